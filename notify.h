@@ -1,0 +1,1132 @@
+/* notify.h - lock-free, typed, intrusive notifier lists for C11.
+ * Part of qomnotify. MIT licensed (see LICENSE at the end of this file).
+ *
+ * WHAT
+ *   A notifier list is a list of subscriptions; emitting an event calls each
+ *   subscription's callback. Subscriptions are intrusive: the 32-byte node
+ *   lives in the subscriber's own struct. Emission takes no lock, makes no
+ *   system call and allocates nothing; it may run in any number of threads at
+ *   once with subscribe, unsubscribe and other emissions on the same list.
+ *
+ * EXAMPLE
+ *   #define NOTIFY_IMPLEMENTATION            // in exactly one .c file
+ *   #include "notify.h"
+ *
+ *   typedef struct { int level; } irq_event;
+ *   NOTIFY_DEFINE_EVENT(irq, irq_event)      // irq_list, irq_sub, irq_fn, ...
+ *
+ *   struct led { irq_sub sub; int on; };
+ *   static int led_cb(irq_sub *s, const irq_event *ev) {
+ *       notify_container_of(s, struct led, sub)->on = ev->level; return 0;
+ *   }
+ *   irq_list line = { NOTIFY_LIST_INIT };  struct led led = {0};
+ *   irq_sub_init(&led.sub, led_cb, 0);  irq_subscribe(&line, &led.sub);
+ *   irq_event ev = { 1 };  irq_emit(&line, &ev);   // led.on == 1
+ *   irq_unsubscribe(&led.sub);                     // led may be freed now
+ *
+ * GUARANTEES
+ *   Order     Higher priority first; equal priorities in subscription order.
+ *             A non-zero callback return stops the emission and is returned.
+ *   Snapshot  A node subscribed before an emission starts is called by it
+ *             (once); a node unsubscribed before it starts is not. Nodes
+ *             added or removed during an emission may or may not be called,
+ *             but a node that stays subscribed is never skipped.
+ *   Callbacks may unsubscribe themselves or any other node, subscribe nodes,
+ *             and emit recursively on any list. Nothing deadlocks or crashes.
+ *   Unsubscribe  Outside an emission, notify_unsubscribe() returns only when
+ *             the callback runs nowhere and never will again for that node:
+ *             the release hook has run and the memory may be freed. Inside
+ *             an emission (in any callback, on any list) waiting could
+ *             deadlock, so it only unlinks: the release hook runs exactly once
+ *             later, in whichever thread completes the next grace period (the
+ *             emitting thread itself tries when its outermost emission ends).
+ *   Threads   No registration. A thread's first emission claims a reader slot
+ *             (from a static pool, lock-free); the slot returns to the pool
+ *             when the thread exits. Emission is not async-signal-safe.
+ *   Memory    Emission allocates nothing. Nodes and lists are never allocated
+ *             by the library. Lists must not be moved while non-empty.
+ *   Misuse    Double subscribe (-EEXIST), unsubscribe of a node that is not
+ *             subscribed (-ENOENT), subscribe of a node whose deferred
+ *             release is still pending (-EBUSY), uninitialised node
+ *             (-EINVAL). NULL arguments fail NOTIFY_ASSERT (debug) or
+ *             return -EINVAL. Released nodes are poisoned in debug builds.
+ *
+ * HOW (the design and its memory-order reasoning)
+ *   Lists are singly linked through tagged words. The last node's `next` is
+ *   the list's address tagged END, so a node finds its list by walking
+ *   forward; a pointer tagged CHECK leads to a node the emitter must check
+ *   first (a one-shot, or one unsubscribed inside an emission and left linked
+ *   until it is reclaimed). Emitters follow untagged pointers at full speed.
+ *
+ *   Readers are emitting threads. Each owns a cache-line sized slot whose
+ *   `active` word holds 0 outside emissions and, inside, the global epoch it
+ *   saw when its outermost emission began. A grace period (GP) is run by a
+ *   writer: it unlinks nodes, issues the writer fence, increments the epoch
+ *   and waits until every slot is 0 or holds the new epoch. The pairings:
+ *   P1 publish    subscribe initialises a node, then store-releases the link
+ *                 to it; emitters load-acquire links.
+ *   P2 enter      reader: store active, reader fence, load links.  writer:
+ *                 unlink, writer fence, load active. (store-buffering: at
+ *                 least one side sees the other.) On Linux the writer fence
+ *                 is membarrier(PRIVATE_EXPEDITED), which runs a full barrier
+ *                 on every running thread of the process, so the reader fence
+ *                 is a compiler barrier. Without membarrier (other systems,
+ *                 ThreadSanitizer builds, old kernels) both are seq_cst
+ *                 fences: slower emission, same guarantees.
+ *   P3 exit       reader store-releases active=0; the GP load-acquires it, so
+ *                 everything the callback did happens before the release hook.
+ *   P4 epoch      the GP store-releases the new epoch after its writer fence;
+ *                 a reader load-acquires it on entry, so a reader holding the
+ *                 new epoch sees every unlink made before that GP.
+ *   P5 tickets    an unsubscriber, after unlinking, does an acq_rel RMW on
+ *                 the GP counter; the GP it waits for starts with an RMW on
+ *                 the same counter, so the unlink happens before its fence.
+ *   P6 one-shot   emitters claim a one-shot with a CAS on its state word:
+ *                 exactly one call.
+ *
+ * CONFIGURATION (define before including; all are tested with #if)
+ *   NOTIFY_IMPLEMENTATION     define in exactly one translation unit.
+ *   NOTIFY_DEBUG              1: poison released nodes, assert on NULLs.
+ *                             Default: 1 unless NDEBUG.
+ *   NOTIFY_ASSERT(c, msg)     the debug assertion; default prints and aborts.
+ *   NOTIFY_ASYMMETRIC_FENCE   1: use membarrier when the kernel offers it.
+ *                             Default: 1 on Linux unless ThreadSanitizer.
+ *   NOTIFY_READER_POOL        reader slots without malloc (default 64).
+ *   NOTIFY_RECLAIM_BATCH      nodes reclaimed per grace period (default 64).
+ *
+ * LICENSE: MIT. Copyright (c) 2026 the qomnotify authors.
+ */
+#ifndef NOTIFY_H
+#define NOTIFY_H
+
+#define NOTIFY_VERSION_MAJOR 0
+#define NOTIFY_VERSION_MINOR 1
+#define NOTIFY_VERSION_PATCH 0
+
+/* ------------------------------------------------------------------------
+ * Configuration
+ * ------------------------------------------------------------------------ */
+#ifndef NOTIFY_DEBUG
+#  ifdef NDEBUG
+#    define NOTIFY_DEBUG 0
+#  else
+#    define NOTIFY_DEBUG 1
+#  endif
+#endif
+
+#if defined(__SANITIZE_THREAD__)
+#  define NOTIFY__TSAN 1
+#elif defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define NOTIFY__TSAN 1
+#  endif
+#endif
+#ifndef NOTIFY__TSAN
+#  define NOTIFY__TSAN 0
+#endif
+
+#ifndef NOTIFY_ASYMMETRIC_FENCE
+#  if defined(__linux__) && !NOTIFY__TSAN
+#    define NOTIFY_ASYMMETRIC_FENCE 1
+#  else
+#    define NOTIFY_ASYMMETRIC_FENCE 0
+#  endif
+#endif
+
+#ifndef NOTIFY_READER_POOL
+#  define NOTIFY_READER_POOL 64
+#endif
+#ifndef NOTIFY_RECLAIM_BATCH
+#  define NOTIFY_RECLAIM_BATCH 64
+#endif
+
+#ifndef NOTIFY_ASSERT
+#  if NOTIFY_DEBUG
+#    define NOTIFY_ASSERT(cond, msg) \
+        ((cond) ? (void)0 : notify__assert_fail((msg), __FILE__, __LINE__))
+#  else
+#    define NOTIFY_ASSERT(cond, msg) ((void)0)
+#  endif
+#endif
+
+/* ------------------------------------------------------------------------
+ * Portability: atomics that read the same from C11 and C++17
+ * ------------------------------------------------------------------------ */
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#ifdef __cplusplus
+#  include <atomic>
+#  define NOTIFY__ATOMIC(T) std::atomic<T>
+#  define NOTIFY__MO(o) std::memory_order_##o
+#  define NOTIFY__STD std::
+#  define NOTIFY__ALIGNAS(n) alignas(n)
+#  if defined(__GNUC__)
+#    define NOTIFY__TLS __thread
+#  else
+#    define NOTIFY__TLS thread_local
+#  endif
+#else
+#  include <stdatomic.h>
+#  include <stdbool.h>
+#  define NOTIFY__ATOMIC(T) _Atomic(T)
+#  define NOTIFY__MO(o) memory_order_##o
+#  define NOTIFY__STD
+#  define NOTIFY__ALIGNAS(n) _Alignas(n)
+#  define NOTIFY__TLS _Thread_local
+#endif
+
+#if defined(__GNUC__)
+#  define NOTIFY__LIKELY(x) __builtin_expect(!!(x), 1)
+#  define NOTIFY__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#  define NOTIFY__FORCE_INLINE inline __attribute__((always_inline))
+#  define NOTIFY__NOINLINE __attribute__((noinline))
+#else
+#  define NOTIFY__LIKELY(x) (x)
+#  define NOTIFY__UNLIKELY(x) (x)
+#  define NOTIFY__FORCE_INLINE inline
+#  define NOTIFY__NOINLINE
+#endif
+
+/* Every atomic access in this header goes through these, with its order in
+ * the name; a comment at each use names the other side of the pairing. */
+#define notify__load_relaxed(p) NOTIFY__STD atomic_load_explicit((p), NOTIFY__MO(relaxed))
+#define notify__load_acquire(p) NOTIFY__STD atomic_load_explicit((p), NOTIFY__MO(acquire))
+#define notify__store_relaxed(p, v) \
+    NOTIFY__STD atomic_store_explicit((p), (v), NOTIFY__MO(relaxed))
+#define notify__store_release(p, v) \
+    NOTIFY__STD atomic_store_explicit((p), (v), NOTIFY__MO(release))
+#define notify__store_seq_cst(p, v) \
+    NOTIFY__STD atomic_store_explicit((p), (v), NOTIFY__MO(seq_cst))
+#define notify__fetch_add_acq_rel(p, v) \
+    NOTIFY__STD atomic_fetch_add_explicit((p), (v), NOTIFY__MO(acq_rel))
+#define notify__exchange_acq_rel(p, v) \
+    NOTIFY__STD atomic_exchange_explicit((p), (v), NOTIFY__MO(acq_rel))
+#define notify__cas_acq_rel(p, expp, v) \
+    NOTIFY__STD atomic_compare_exchange_strong_explicit( \
+        (p), (expp), (v), NOTIFY__MO(acq_rel), NOTIFY__MO(acquire))
+#define notify__fence_seq_cst() NOTIFY__STD atomic_thread_fence(NOTIFY__MO(seq_cst))
+#define notify__compiler_fence() NOTIFY__STD atomic_signal_fence(NOTIFY__MO(seq_cst))
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------
+ * Public API
+ * ------------------------------------------------------------------------ */
+typedef struct notify_sub notify_sub;
+typedef struct notify_list notify_list;
+
+/* A callback: return 0 to continue the emission, non-zero to stop it. */
+typedef int (*notify_fn)(notify_sub *sub, void *event);
+/* Runs exactly once per unsubscription, when no emitter can reach the node. */
+typedef void (*notify_release_fn)(notify_sub *sub);
+
+/* A subscription node; embed it in your struct. 32 bytes on 64-bit.
+ * Its fields are private: use the functions below. */
+struct notify_sub {
+    NOTIFY__ATOMIC(uintptr_t) next;  /* tagged link; see HOW above */
+    notify_fn fn;
+    notify_release_fn release;
+    NOTIFY__ATOMIC(uint64_t) word;   /* priority << 32 | marker | state */
+};
+
+/* A notifier list; embed it in the object that emits. Zero is a valid empty
+ * list (NOTIFY_LIST_INIT). Must stay at one address while non-empty. */
+struct notify_list {
+    NOTIFY__ATOMIC(uintptr_t) head;     /* 0 when no node is linked */
+    NOTIFY__ATOMIC(int) live;           /* subscribed nodes */
+    NOTIFY__ATOMIC(unsigned) lock;      /* writers only */
+    NOTIFY__ATOMIC(unsigned) dirty;     /* on the reclaim stack */
+    notify_list *dirty_next;
+};
+
+/* Static initialiser for a notify_list: `notify_list l = { NOTIFY_LIST_INIT };` */
+#define NOTIFY_LIST_INIT 0
+
+/* Portable container_of: the struct of `type` whose `member` is at `ptr`.
+ * Evaluates ptr once; a ptr of the wrong type is a compile-time diagnostic. */
+#define notify_container_of(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member) \
+        + 0 * sizeof((ptr) == &((type *)0)->member)))
+
+/* Initialise an empty list (same as NOTIFY_LIST_INIT). */
+static inline void notify_list_init(notify_list *list);
+/* Initialise an unsubscribed node with its callback and priority (higher
+ * runs first). Never call it on a subscribed or pending node. */
+static inline void notify_sub_init(notify_sub *sub, notify_fn fn, int priority);
+/* Set the release hook (or NULL), run once after each unsubscription. */
+static inline void notify_sub_set_release(notify_sub *sub, notify_release_fn release);
+/* Subscribe: 0, -EEXIST if already subscribed, -EBUSY if a deferred release
+ * is still pending, -EINVAL for an uninitialised node. Never waits. */
+int notify_subscribe(notify_list *list, notify_sub *sub);
+/* As notify_subscribe, but the node is removed after its first call (one
+ * call in total, even with concurrent emitters); then the release hook runs. */
+int notify_subscribe_once(notify_list *list, notify_sub *sub);
+/* Unsubscribe: 0, or -ENOENT if not subscribed. See GUARANTEES. */
+int notify_unsubscribe(notify_sub *sub);
+/* Emit: call each subscription in order; 0, or the first non-zero return. */
+static inline int notify_emit(notify_list *list, void *event);
+/* True when no node is subscribed (a snapshot). */
+static inline bool notify_list_empty(const notify_list *list);
+/* Number of subscribed nodes (a snapshot). */
+static inline int notify_list_count(const notify_list *list);
+/* True while `sub` is subscribed (a snapshot). */
+static inline bool notify_sub_subscribed(const notify_sub *sub);
+/* True when the calling thread is inside an emission (in a callback). */
+static inline bool notify_in_emission(void);
+/* Unsubscribe every node. Outside an emission it returns once each release
+ * hook has run; inside one, releases are deferred. Returns the count. */
+int notify_list_clear(notify_list *list);
+/* Wait for a grace period: every emission in progress at the call has
+ * finished and every deferred release pending at the call has run.
+ * -EDEADLK inside an emission, else 0. */
+int notify_synchronize(void);
+
+/* Typed layer. NOTIFY_DEFINE_EVENT(name, payload_type) defines:
+ *   name_list, name_sub (embed; first member `base` is the untyped one),
+ *   name_fn: int (*)(name_sub *sub, const payload_type *event),
+ *   name_list_init, name_sub_init(sub, fn, priority), name_sub_set_release,
+ *   name_subscribe, name_subscribe_once, name_unsubscribe,
+ *   name_emit(list, const payload_type *), name_empty.
+ * A callback of the wrong type does not compile. Emit a typed list only
+ * through name_emit: its nodes hold typed callbacks. */
+#define NOTIFY_DEFINE_EVENT(name, payload_type) \
+    typedef struct name##_list { notify_list base; } name##_list; \
+    typedef struct name##_sub { notify_sub base; } name##_sub; \
+    typedef int (*name##_fn)(name##_sub *sub, const payload_type *event); \
+    static inline void name##_list_init(name##_list *list) \
+    { notify_list_init(&list->base); } \
+    static inline void name##_sub_init(name##_sub *sub, name##_fn fn, int priority) \
+    { notify_sub_init(&sub->base, (notify_fn)fn, priority); } \
+    static inline void name##_sub_set_release(name##_sub *sub, \
+                                              void (*release)(notify_sub *)) \
+    { notify_sub_set_release(&sub->base, release); } \
+    static inline int name##_subscribe(name##_list *list, name##_sub *sub) \
+    { return notify_subscribe(&list->base, &sub->base); } \
+    static inline int name##_subscribe_once(name##_list *list, name##_sub *sub) \
+    { return notify_subscribe_once(&list->base, &sub->base); } \
+    static inline int name##_unsubscribe(name##_sub *sub) \
+    { return notify_unsubscribe(&sub->base); } \
+    static inline int name##__invoke(notify_sub *sub, void *event) \
+    { return ((name##_fn)sub->fn)((name##_sub *)(void *)sub, \
+                                  (const payload_type *)event); } \
+    static inline int name##_emit(name##_list *list, const payload_type *event) \
+    { return notify__emit_with(&list->base, (void *)event, name##__invoke); } \
+    static inline bool name##_empty(const name##_list *list) \
+    { return notify_list_empty(&list->base); } \
+    typedef int name##__define_event_ends_here
+
+/* ------------------------------------------------------------------------
+ * Implementation: hot paths inline
+ * ------------------------------------------------------------------------ */
+#define NOTIFY__TAG_END   ((uintptr_t)1) /* (list address | END): end of list */
+#define NOTIFY__TAG_CHECK ((uintptr_t)2) /* target is one-shot or unsubscribed */
+#define NOTIFY__TAG_MASK  ((uintptr_t)3)
+
+#define NOTIFY__W_SUBSCRIBED ((uint64_t)0x1)
+#define NOTIFY__W_ONESHOT    ((uint64_t)0x2)
+#define NOTIFY__W_PENDING    ((uint64_t)0x4) /* unsubscribed, release not run */
+#define NOTIFY__W_MARKER     ((uint64_t)0x6e7400) /* "nt": initialised */
+#define NOTIFY__W_MARKER_MASK ((uint64_t)0xffffff00)
+#define NOTIFY__POISON ((uintptr_t)0xdead5ab0)   /* `next` of a released node */
+
+/* A reader slot: one per live emitting thread, reused after it exits. */
+typedef struct notify__reader {
+    NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) active; /* epoch, or 0 */
+    NOTIFY__ATOMIC(int) in_use;
+    struct notify__reader *next;  /* registry link, immutable once pushed */
+} notify__reader;
+
+/* Per-thread state, private to its thread. */
+typedef struct notify__thread {
+    unsigned nesting;       /* emissions in progress in this thread */
+    unsigned flags;         /* NOTIFY__T_* */
+    notify__reader *slot;
+} notify__thread;
+#define NOTIFY__T_DEFERRED 1u  /* a callback deferred a release */
+
+typedef struct notify__shared {
+    NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) epoch;
+    NOTIFY__ATOMIC(int) asymmetric; /* set once, before any reader relies on it */
+} notify__shared;
+
+extern notify__shared notify__g;
+extern NOTIFY__TLS notify__thread notify__tls;
+
+void notify__thread_register(notify__thread *t);
+void notify__thread_deferred(notify__thread *t);
+int notify__admit(notify_list *list, notify_sub *sub);
+void notify__assert_fail(const char *msg, const char *file, int line);
+
+static inline void notify_list_init(notify_list *list)
+{
+    NOTIFY_ASSERT(list != NULL, "notify_list_init: list is NULL");
+    notify__store_relaxed(&list->head, (uintptr_t)0);
+    notify__store_relaxed(&list->live, 0);
+    notify__store_relaxed(&list->lock, 0u);
+    notify__store_relaxed(&list->dirty, 0u);
+    list->dirty_next = NULL;
+}
+
+static inline void notify_sub_init(notify_sub *sub, notify_fn fn, int priority)
+{
+    NOTIFY_ASSERT(sub != NULL && fn != NULL, "notify_sub_init: NULL sub or fn");
+    notify__store_relaxed(&sub->next, (uintptr_t)0);
+    sub->fn = fn;
+    sub->release = NULL;
+    notify__store_relaxed(&sub->word,
+        ((uint64_t)(uint32_t)priority << 32) | NOTIFY__W_MARKER);
+}
+
+static inline void notify_sub_set_release(notify_sub *sub, notify_release_fn release)
+{
+    NOTIFY_ASSERT(sub != NULL, "notify_sub_set_release: sub is NULL");
+    sub->release = release;
+}
+
+static inline bool notify_list_empty(const notify_list *list)
+{
+    return notify__load_acquire(&list->live) == 0;
+}
+
+static inline int notify_list_count(const notify_list *list)
+{
+    return notify__load_acquire(&list->live);
+}
+
+static inline bool notify_sub_subscribed(const notify_sub *sub)
+{
+    return (notify__load_acquire(&sub->word) & NOTIFY__W_SUBSCRIBED) != 0;
+}
+
+static inline bool notify_in_emission(void)
+{
+    return notify__tls.nesting != 0;
+}
+
+/* The reader fence of pairing P2. With membarrier the writer does the heavy
+ * half and this is a compiler barrier; otherwise a full fence. */
+static NOTIFY__FORCE_INLINE void notify__reader_fence(void)
+{
+#if NOTIFY_ASYMMETRIC_FENCE
+    if (NOTIFY__LIKELY(notify__load_relaxed(&notify__g.asymmetric)))
+        notify__compiler_fence();
+    else
+        notify__fence_seq_cst();
+#else
+    notify__fence_seq_cst();
+#endif
+}
+
+/* Enter a read-side section (nests). */
+static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
+{
+    notify__thread *t = &notify__tls;
+    if (t->nesting++ == 0) {
+        if (NOTIFY__UNLIKELY(t->slot == NULL))
+            notify__thread_register(t);
+        /* P4: pairs with the GP's store-release of the epoch. */
+        uint64_t e = notify__load_acquire(&notify__g.epoch);
+#if NOTIFY__TSAN
+        notify__store_seq_cst(&t->slot->active, e);
+#else
+        /* P2: made visible to the GP by notify__reader_fence + its fence. */
+        notify__store_relaxed(&t->slot->active, e);
+#endif
+        notify__reader_fence();
+    }
+    return t;
+}
+
+/* Leave a read-side section. */
+static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
+{
+    if (--t->nesting == 0) {
+        /* P3: pairs with the GP's load-acquire of `active`. */
+        notify__store_release(&t->slot->active, (uint64_t)0);
+        if (NOTIFY__UNLIKELY(t->flags & NOTIFY__T_DEFERRED))
+            notify__thread_deferred(t);
+    }
+}
+
+/* The emission loop, shared by notify_emit and the typed emits, which pass
+ * their own `invoke` (inlined: the only indirect call is the callback). */
+static NOTIFY__FORCE_INLINE int
+notify__emit_with(notify_list *list, void *event,
+                  int (*invoke)(notify_sub *sub, void *event))
+{
+    notify__thread *t;
+    uintptr_t nx;
+    int ret = 0;
+
+    NOTIFY_ASSERT(list != NULL, "notify_emit: list is NULL");
+    /* Empty list: one load and one predictable branch. */
+    if (NOTIFY__LIKELY(notify__load_relaxed(&list->head) == 0))
+        return 0;
+    t = notify__read_enter();
+    /* P1: pairs with the store-release that linked the first node. Loaded
+     * again: only what is read inside the section is protected. */
+    nx = notify__load_acquire(&list->head);
+    if (nx != 0) {
+        for (;;) {
+            notify_sub *s;
+            if (NOTIFY__UNLIKELY(nx & NOTIFY__TAG_MASK)) {
+                if (nx & NOTIFY__TAG_END)
+                    break;
+                s = (notify_sub *)(nx & ~NOTIFY__TAG_MASK);
+                if (!notify__admit(list, s)) {
+                    nx = notify__load_acquire(&s->next); /* P1 */
+                    continue;
+                }
+            } else {
+                s = (notify_sub *)nx;
+            }
+            ret = invoke(s, event);
+            if (NOTIFY__UNLIKELY(ret != 0))
+                break;
+            nx = notify__load_acquire(&s->next); /* P1 */
+        }
+    }
+    notify__read_exit(t);
+    return ret;
+}
+
+static inline int notify__invoke(notify_sub *sub, void *event)
+{
+    return sub->fn(sub, event);
+}
+
+static inline int notify_emit(notify_list *list, void *event)
+{
+    return notify__emit_with(list, event, notify__invoke);
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* NOTIFY_H */
+
+/* ------------------------------------------------------------------------
+ * Implementation: once per program
+ * ------------------------------------------------------------------------ */
+#if defined(NOTIFY_IMPLEMENTATION) && !defined(NOTIFY__IMPLEMENTED)
+#define NOTIFY__IMPLEMENTED
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#if NOTIFY_ASYMMETRIC_FENCE
+#  include <unistd.h>
+#  include <sys/syscall.h>
+#  if !defined(__NR_membarrier)
+#    undef NOTIFY_ASYMMETRIC_FENCE
+#    define NOTIFY_ASYMMETRIC_FENCE 0
+#  endif
+#endif
+#ifndef __cplusplus
+/* Strict -std=c11 hides these POSIX declarations; these match them. (g++
+ * defines _GNU_SOURCE, so C++ sees the system's own.) */
+int nanosleep(const struct timespec *req, struct timespec *rem);
+#  if NOTIFY_ASYMMETRIC_FENCE
+long syscall(long number, ...);
+#  endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NOTIFY__MB_CMD_PRIVATE_EXPEDITED 8
+#define NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED 16
+
+notify__shared notify__g = { 1, 0 };
+NOTIFY__TLS notify__thread notify__tls;
+
+/* Writer-side state. The mutex serialises grace periods; readers never take
+ * it. Fields marked (mu) are read and written only under notify__gp_mu. */
+static pthread_mutex_t notify__gp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t notify__gp_once = PTHREAD_ONCE_INIT;
+static struct {
+    pthread_key_t key;
+    NOTIFY__ATOMIC(notify__reader *) readers; /* registry, push-only */
+    NOTIFY__ATOMIC(notify_list *) dirty;      /* lists with nodes to reclaim */
+    NOTIFY__ATOMIC(uint64_t) started;         /* GPs started: ticket source */
+    NOTIFY__ATOMIC(int) pool_used;
+    uint64_t done;                            /* (mu) GPs completed */
+    uint64_t target;                          /* (mu) epoch GP `started` waits for */
+    int overflow;                             /* (mu) last collect left nodes */
+    int nbatch;                               /* (mu) */
+    notify_sub *batch[NOTIFY_RECLAIM_BATCH];  /* (mu) unlinked by GP `started` */
+} notify__gp;
+
+static notify__reader notify__pool[NOTIFY_READER_POOL];
+
+void notify__assert_fail(const char *msg, const char *file, int line)
+{
+    fprintf(stderr, "notify.h: %s (%s:%d)\n", msg, file, line);
+    abort();
+}
+
+static void notify__cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Back off while waiting: spin, then yield, then sleep up to 1 ms. */
+static void notify__backoff(unsigned *n)
+{
+    unsigned k = (*n)++;
+    if (k < 128) {
+        notify__cpu_relax();
+    } else if (k < 192) {
+        sched_yield();
+    } else {
+        unsigned shift = k - 192 < 6 ? k - 192 : 6;
+        struct timespec ts = { 0, (long)(16000L << shift) };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void notify__thread_exit(void *arg);
+
+static void notify__init(void)
+{
+    pthread_key_create(&notify__gp.key, notify__thread_exit);
+#if NOTIFY_ASYMMETRIC_FENCE
+    if (syscall(__NR_membarrier, NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
+        notify__store_relaxed(&notify__g.asymmetric, 1);
+#endif
+}
+
+/* The writer fence of pairing P2. */
+static void notify__writer_fence(void)
+{
+#if NOTIFY_ASYMMETRIC_FENCE
+    if (notify__load_relaxed(&notify__g.asymmetric)) {
+        if (syscall(__NR_membarrier, NOTIFY__MB_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+            return;
+        /* Registered, so this cannot fail; if it ever does, stop rather
+         * than free memory that readers may still be using. */
+        notify__assert_fail("membarrier failed after registration", __FILE__, __LINE__);
+    }
+#endif
+    notify__fence_seq_cst();
+}
+
+void notify__thread_register(notify__thread *t)
+{
+    notify__reader *r;
+    int i;
+
+    pthread_once(&notify__gp_once, notify__init);
+    /* Reuse a slot left by an exited thread. */
+    for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next) {
+        int free_slot = 0;
+        if (notify__load_relaxed(&r->in_use) == 0 &&
+            notify__cas_acq_rel(&r->in_use, &free_slot, 1))
+            break;
+    }
+    if (r == NULL) {
+        i = notify__fetch_add_acq_rel(&notify__gp.pool_used, 1);
+        if (i < NOTIFY_READER_POOL) {
+            r = &notify__pool[i];
+        } else {
+            r = (notify__reader *)aligned_alloc(64, sizeof *r);
+            if (r == NULL)
+                notify__assert_fail("out of memory for a reader slot", __FILE__, __LINE__);
+        }
+        notify__store_relaxed(&r->active, (uint64_t)0);
+        notify__store_relaxed(&r->in_use, 1);
+        r->next = notify__load_relaxed(&notify__gp.readers);
+        /* Push; pairs with the load-acquire of the registry in the GP. */
+        while (!notify__cas_acq_rel(&notify__gp.readers, &r->next, r))
+            ;
+    }
+    t->slot = r;
+    pthread_setspecific(notify__gp.key, t);
+}
+
+/* ---- the reclaim stack of dirty lists ---- */
+
+static void notify__mark_dirty(notify_list *list)
+{
+    notify_list *top;
+    /* Only the thread that flips `dirty` pushes; the collector flips it back
+     * (acq_rel on both sides, so its walk sees this thread's state change). */
+    if (notify__exchange_acq_rel(&list->dirty, 1u) != 0u)
+        return;
+    top = notify__load_relaxed(&notify__gp.dirty);
+    do {
+        list->dirty_next = top;
+    } while (!notify__cas_acq_rel(&notify__gp.dirty, &top, list));
+}
+
+static void notify__list_lock(notify_list *list)
+{
+    unsigned n = 0;
+    while (notify__exchange_acq_rel(&list->lock, 1u) != 0u) {
+        while (notify__load_relaxed(&list->lock) != 0u)
+            notify__backoff(&n);
+    }
+}
+
+static void notify__list_unlock(notify_list *list)
+{
+    notify__store_release(&list->lock, 0u);
+}
+
+/* The value a predecessor slot takes when it is to point at `v`: a head
+ * that would point at the END marker holds 0 instead. */
+static uintptr_t notify__slot_value(notify_list *list, NOTIFY__ATOMIC(uintptr_t) *slot,
+                                    uintptr_t v)
+{
+    if (slot == &list->head && (v & NOTIFY__TAG_END))
+        return 0;
+    return v;
+}
+
+static uintptr_t notify__end_of(notify_list *list)
+{
+    return (uintptr_t)list | NOTIFY__TAG_END;
+}
+
+/* Under the list lock: the slot that points at `sub`, or NULL. */
+static NOTIFY__ATOMIC(uintptr_t) *notify__find_slot(notify_list *list, notify_sub *sub)
+{
+    NOTIFY__ATOMIC(uintptr_t) *slot = &list->head;
+    uintptr_t v = notify__load_relaxed(slot);
+    while (v != 0 && !(v & NOTIFY__TAG_END)) {
+        notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
+        if (s == sub)
+            return slot;
+        slot = &s->next;
+        v = notify__load_relaxed(slot);
+    }
+    return NULL;
+}
+
+/* Collect up to a batch of pending nodes still linked in dirty lists,
+ * unlinking them. Under mu, before the writer fence. */
+static void notify__collect(void)
+{
+    notify_list *list = notify__exchange_acq_rel(&notify__gp.dirty, (notify_list *)NULL);
+    notify__gp.overflow = 0;
+    while (list != NULL) {
+        notify_list *next_list = list->dirty_next;
+        NOTIFY__ATOMIC(uintptr_t) *slot = &list->head;
+        uintptr_t v;
+        int left = 0;
+
+        notify__exchange_acq_rel(&list->dirty, 0u);
+        notify__list_lock(list);
+        v = notify__load_relaxed(slot);
+        while (v != 0 && !(v & NOTIFY__TAG_END)) {
+            notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
+            uintptr_t after = notify__load_relaxed(&s->next);
+            if (notify__load_acquire(&s->word) & NOTIFY__W_PENDING) {
+                if (notify__gp.nbatch < NOTIFY_RECLAIM_BATCH) {
+                    /* Readers on `s` still follow s->next: it is kept. */
+                    notify__store_release(slot, notify__slot_value(list, slot, after));
+                    notify__gp.batch[notify__gp.nbatch++] = s;
+                    v = notify__load_relaxed(slot);
+                    continue;
+                }
+                left = 1;
+            }
+            slot = &s->next;
+            v = after;
+        }
+        notify__list_unlock(list);
+        if (left) {
+            notify__gp.overflow = 1;
+            notify__mark_dirty(list);
+        }
+        list = next_list;
+    }
+}
+
+/* Under mu, no GP in flight: start one. */
+static void notify__gp_start(void)
+{
+    notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)1); /* P5 */
+    notify__collect();
+    notify__writer_fence();                                        /* P2 */
+    /* P4: store-release of the new epoch, after the fence. */
+    notify__gp.target = notify__fetch_add_acq_rel(&notify__g.epoch, (uint64_t)1) + 1;
+}
+
+/* Under mu, GP in flight: has every reader left or re-entered? With `wait`
+ * it blocks until so; otherwise it spins briefly and may answer no. */
+static int notify__gp_poll(int wait)
+{
+    uint64_t target = notify__gp.target;
+    notify__reader *r;
+    for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next) {
+        unsigned n = 0;
+        for (;;) {
+            /* P3: pairs with the reader's store-release of `active`. */
+            uint64_t a = notify__load_acquire(&r->active);
+            if (a == 0 || a >= target)
+                break;
+            if (!wait && n >= 64)
+                return 0;
+            notify__backoff(&n);
+        }
+    }
+    notify__gp.done = notify__load_relaxed(&notify__gp.started);
+    return 1;
+}
+
+static void notify__finish_release(notify_sub *s)
+{
+    notify_release_fn rel = s->release;
+    uint64_t w = notify__load_relaxed(&s->word);
+    notify__store_relaxed(&s->next, NOTIFY_DEBUG ? NOTIFY__POISON : (uintptr_t)0);
+    notify__store_release(&s->word,
+        w & ~(NOTIFY__W_PENDING | NOTIFY__W_SUBSCRIBED | NOTIFY__W_ONESHOT));
+    if (rel != NULL)
+        rel(s);
+}
+
+/* Under mu, after a GP completed: hand its batch to the caller. */
+static int notify__take_batch(notify_sub **out)
+{
+    int n = notify__gp.nbatch, i;
+    for (i = 0; i < n; i++)
+        out[i] = notify__gp.batch[i];
+    notify__gp.nbatch = 0;
+    return n;
+}
+
+/* Run release hooks without holding mu (they may call back into us). */
+static void notify__release_unlocked(notify_sub **b, int n)
+{
+    int i;
+    pthread_mutex_unlock(&notify__gp_mu);
+    for (i = 0; i < n; i++)
+        notify__finish_release(b[i]);
+    pthread_mutex_lock(&notify__gp_mu);
+}
+
+/* Wait until GP number `ticket` has completed, running GPs as needed.
+ * Returns whether the last GP run here left nodes uncollected. */
+static int notify__synchronize_until(uint64_t ticket)
+{
+    notify_sub *b[NOTIFY_RECLAIM_BATCH];
+    int overflow = 0;
+    pthread_once(&notify__gp_once, notify__init);
+    pthread_mutex_lock(&notify__gp_mu);
+    while (notify__gp.done < ticket) {
+        if (notify__load_relaxed(&notify__gp.started) == notify__gp.done) {
+            notify__gp_start();
+            overflow = notify__gp.overflow;
+        }
+        notify__gp_poll(1);
+        notify__release_unlocked(b, notify__take_batch(b));
+    }
+    pthread_mutex_unlock(&notify__gp_mu);
+    return overflow;
+}
+
+/* Non-blocking: finish the GP in flight, or start one for dirty lists,
+ * when that needs no waiting. From emission ends and thread exits. */
+static void notify__try_reclaim(void)
+{
+    notify_sub *b[NOTIFY_RECLAIM_BATCH];
+    int round;
+    pthread_once(&notify__gp_once, notify__init);
+    if (pthread_mutex_trylock(&notify__gp_mu) != 0)
+        return;
+    for (round = 0; round < 2; round++) {
+        if (notify__load_relaxed(&notify__gp.started) == notify__gp.done) {
+            if (notify__load_relaxed(&notify__gp.dirty) == NULL)
+                break;
+            notify__gp_start();
+        }
+        if (!notify__gp_poll(0))
+            break;
+        notify__release_unlocked(b, notify__take_batch(b));
+    }
+    pthread_mutex_unlock(&notify__gp_mu);
+}
+
+void notify__thread_deferred(notify__thread *t)
+{
+    t->flags &= ~NOTIFY__T_DEFERRED;
+    notify__try_reclaim();
+}
+
+static void notify__thread_exit(void *arg)
+{
+    notify__thread *t = (notify__thread *)arg;
+    notify__reader *r = t->slot;
+    int deferred = (t->flags & NOTIFY__T_DEFERRED) != 0;
+    if (r == NULL)
+        return;
+    /* A thread that exits inside an emission no longer holds it. */
+    notify__store_release(&r->active, (uint64_t)0);
+    t->nesting = 0;
+    t->flags = 0;
+    t->slot = NULL;
+    notify__store_release(&r->in_use, 0);
+    if (deferred || notify__load_relaxed(&notify__gp.dirty) != NULL)
+        notify__try_reclaim();
+}
+
+/* Emitters call this for a node reached through a CHECK-tagged pointer:
+ * 1 to call it, 0 to skip it. Claims one-shots (P6). */
+int notify__admit(notify_list *list, notify_sub *sub)
+{
+    uint64_t w = notify__load_acquire(&sub->word);
+    for (;;) {
+        if (!(w & NOTIFY__W_SUBSCRIBED))
+            return 0;
+        if (!(w & NOTIFY__W_ONESHOT))
+            return 1;
+        if (notify__cas_acq_rel(&sub->word, &w,
+                (w & ~NOTIFY__W_SUBSCRIBED) | NOTIFY__W_PENDING))
+            break;
+    }
+    NOTIFY__STD atomic_fetch_sub_explicit(&list->live, 1, NOTIFY__MO(relaxed));
+    notify__mark_dirty(list);
+    notify__tls.flags |= NOTIFY__T_DEFERRED;
+    return 1;
+}
+
+static int notify__check_node(notify_sub *sub, uint64_t *w)
+{
+    *w = notify__load_acquire(&sub->word);
+    if ((*w & NOTIFY__W_MARKER_MASK) != NOTIFY__W_MARKER)
+        return -EINVAL;
+    return 0;
+}
+
+static int notify__subscribe(notify_list *list, notify_sub *sub, uint64_t oneshot)
+{
+    NOTIFY__ATOMIC(uintptr_t) *slot;
+    uintptr_t v;
+    uint64_t w;
+    int32_t prio;
+
+    if (list == NULL || sub == NULL) {
+        NOTIFY_ASSERT(0, "notify_subscribe: list or sub is NULL");
+        return -EINVAL;
+    }
+    if (notify__check_node(sub, &w) != 0)
+        return -EINVAL;
+    if (w & NOTIFY__W_SUBSCRIBED)
+        return -EEXIST;
+    if (w & NOTIFY__W_PENDING)
+        return -EBUSY;
+    prio = (int32_t)(uint32_t)(w >> 32);
+
+    notify__list_lock(list);
+    /* After every node of priority >= prio: FIFO within a priority. */
+    slot = &list->head;
+    v = notify__load_relaxed(slot);
+    while (v != 0 && !(v & NOTIFY__TAG_END)) {
+        notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
+        if ((int32_t)(uint32_t)(notify__load_relaxed(&s->word) >> 32) < prio)
+            break;
+        slot = &s->next;
+        v = notify__load_relaxed(slot);
+    }
+    /* Claim the node; a racing subscribe of the same node loses here. */
+    if (!notify__cas_acq_rel(&sub->word, &w, w | NOTIFY__W_SUBSCRIBED | oneshot)) {
+        notify__list_unlock(list);
+        return (w & NOTIFY__W_SUBSCRIBED) ? -EEXIST
+             : (w & NOTIFY__W_PENDING) ? -EBUSY : -EINVAL;
+    }
+    notify__store_relaxed(&sub->next, v != 0 ? v : notify__end_of(list));
+    /* P1: publish the initialised node. */
+    notify__store_release(slot, (uintptr_t)sub | (oneshot ? NOTIFY__TAG_CHECK : 0));
+    NOTIFY__STD atomic_fetch_add_explicit(&list->live, 1, NOTIFY__MO(relaxed));
+    notify__list_unlock(list);
+    return 0;
+}
+
+int notify_subscribe(notify_list *list, notify_sub *sub)
+{
+    return notify__subscribe(list, sub, 0);
+}
+
+int notify_subscribe_once(notify_list *list, notify_sub *sub)
+{
+    return notify__subscribe(list, sub, NOTIFY__W_ONESHOT);
+}
+
+/* The list `sub` is linked in, found from its END marker. The caller is in
+ * a read-side section, so the nodes walked cannot be released meanwhile. */
+static notify_list *notify__list_of(notify_sub *sub)
+{
+    uintptr_t v = notify__load_acquire(&sub->next);
+    while (v != 0 && v != NOTIFY__POISON && !(v & NOTIFY__TAG_END))
+        v = notify__load_acquire(&((notify_sub *)(v & ~NOTIFY__TAG_MASK))->next);
+    if (v == 0 || v == NOTIFY__POISON)
+        return NULL;
+    return (notify_list *)(v & ~NOTIFY__TAG_MASK);
+}
+
+/* Under the list lock: mark `sub` unsubscribed. 0, or -ENOENT. */
+static int notify__retire(notify_list *list, notify_sub *sub)
+{
+    uint64_t w = notify__load_acquire(&sub->word);
+    do {
+        if (!(w & NOTIFY__W_SUBSCRIBED))
+            return -ENOENT;
+    } while (!notify__cas_acq_rel(&sub->word, &w,
+                 (w & ~NOTIFY__W_SUBSCRIBED) | NOTIFY__W_PENDING));
+    NOTIFY__STD atomic_fetch_sub_explicit(&list->live, 1, NOTIFY__MO(relaxed));
+    return 0;
+}
+
+int notify_unsubscribe(notify_sub *sub)
+{
+    notify__thread *t;
+    notify_list *list;
+    NOTIFY__ATOMIC(uintptr_t) *slot;
+    uint64_t w, ticket;
+    int inside, rc;
+
+    if (sub == NULL) {
+        NOTIFY_ASSERT(0, "notify_unsubscribe: sub is NULL");
+        return -EINVAL;
+    }
+    if (notify__check_node(sub, &w) != 0)
+        return -EINVAL;
+    if (!(w & NOTIFY__W_SUBSCRIBED))
+        return -ENOENT;
+
+    inside = notify_in_emission();
+    /* Walk to the END marker inside a read-side section; the list itself
+     * outlives its subscribed nodes (the caller's contract). */
+    t = notify__read_enter();
+    list = notify__list_of(sub);
+    notify__read_exit(t);
+    if (list == NULL)
+        return -ENOENT;
+    notify__list_lock(list);
+    slot = notify__find_slot(list, sub);
+    rc = slot != NULL ? notify__retire(list, sub) : -ENOENT;
+    if (rc != 0) {
+        notify__list_unlock(list);
+        return rc;
+    }
+    if (inside) {
+        /* Leave it linked but tagged: emitters skip it from now on and the
+         * next GP unlinks and releases it. */
+        notify__store_release(slot, notify__load_relaxed(slot) | NOTIFY__TAG_CHECK);
+        notify__list_unlock(list);
+        notify__mark_dirty(list);
+        notify__tls.flags |= NOTIFY__T_DEFERRED;
+        return 0;
+    }
+    notify__store_release(slot, notify__slot_value(list, slot, notify__load_relaxed(&sub->next)));
+    notify__list_unlock(list);
+    /* P5: any GP numbered above `ticket` starts after the unlink. */
+    ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0);
+    notify__synchronize_until(ticket + 1);
+    notify__finish_release(sub);
+    return 0;
+}
+
+int notify_list_clear(notify_list *list)
+{
+    NOTIFY__ATOMIC(uintptr_t) *slot;
+    uintptr_t v;
+    int n = 0;
+
+    if (list == NULL) {
+        NOTIFY_ASSERT(0, "notify_list_clear: list is NULL");
+        return -EINVAL;
+    }
+    notify__list_lock(list);
+    slot = &list->head;
+    v = notify__load_relaxed(slot);
+    while (v != 0 && !(v & NOTIFY__TAG_END)) {
+        notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
+        if (notify__retire(list, s) == 0) {
+            notify__store_release(slot, v | NOTIFY__TAG_CHECK);
+            n++;
+        }
+        slot = &s->next;
+        v = notify__load_relaxed(slot);
+    }
+    notify__list_unlock(list);
+    if (n == 0 && notify__load_relaxed(&list->head) == 0)
+        return 0;
+    notify__mark_dirty(list);
+    if (notify_in_emission()) {
+        notify__tls.flags |= NOTIFY__T_DEFERRED;
+        return n;
+    }
+    /* Until no retired node is left linked (each GP takes a batch). */
+    for (;;) {
+        int linked = 0;
+        notify__list_lock(list);
+        v = notify__load_relaxed(&list->head);
+        while (v != 0 && !(v & NOTIFY__TAG_END)) {
+            notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
+            if (notify__load_relaxed(&s->word) & NOTIFY__W_PENDING)
+                linked = 1;
+            v = notify__load_relaxed(&s->next);
+        }
+        notify__list_unlock(list);
+        if (!linked)
+            break;
+        notify__mark_dirty(list);
+        notify_synchronize();
+    }
+    return n;
+}
+
+int notify_synchronize(void)
+{
+    uint64_t ticket;
+    int rounds = 0;
+    if (notify_in_emission())
+        return -EDEADLK;
+    do {
+        ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0);
+    } while (notify__synchronize_until(ticket + 1) && ++rounds < 1024);
+    return 0;
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* NOTIFY_IMPLEMENTATION */
+
+/*
+MIT License
+
+Copyright (c) 2026 the qomnotify authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+*/

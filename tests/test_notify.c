@@ -1,0 +1,715 @@
+/* cmocka tests for notify.h: every meaning the header documents. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <pthread.h>
+#include <time.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+/* Record assertion failures instead of aborting, so misuse can be tested
+ * in every build: the test checks the message and the returned error. */
+static char last_assert[256];
+#define NOTIFY_ASSERT(cond, msg) \
+    ((cond) ? (void)0 : (void)snprintf(last_assert, sizeof last_assert, "%s", (msg)))
+#define NOTIFY_IMPLEMENTATION
+#include "notify.h"
+#include <stdio.h>
+
+/* ---- a subscriber that records what happens to it ---- */
+typedef struct rec {
+    notify_sub sub;
+    int id;
+    int calls;
+    int releases;
+    int ret;                   /* what the callback returns */
+    int (*action)(struct rec *self, void *event);
+} rec;
+
+static int trace[64];
+static int ntrace;
+
+static int rec_cb(notify_sub *s, void *event)
+{
+    rec *r = notify_container_of(s, rec, sub);
+    r->calls++;
+    if (ntrace < 64)
+        trace[ntrace++] = r->id;
+    if (r->action)
+        return r->action(r, event);
+    return r->ret;
+}
+
+static void rec_release(notify_sub *s)
+{
+    notify_container_of(s, rec, sub)->releases++;
+}
+
+static void rec_init(rec *r, int id, int prio)
+{
+    memset(r, 0, sizeof *r);
+    r->id = id;
+    notify_sub_init(&r->sub, rec_cb, prio);
+    notify_sub_set_release(&r->sub, rec_release);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    ntrace = 0;
+    last_assert[0] = 0;
+    return 0;
+}
+
+static void expect_trace(const int *ids, int n)
+{
+    int i;
+    assert_int_equal(ntrace, n);
+    for (i = 0; i < n; i++)
+        assert_int_equal(trace[i], ids[i]);
+}
+
+/* ---- order and stop value ---- */
+
+static void test_priority_then_fifo(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b, c, d, e;
+    static const int want[] = { 4, 2, 1, 3, 5 };
+    (void)state;
+    rec_init(&a, 1, 0); rec_init(&b, 2, 10); rec_init(&c, 3, 0);
+    rec_init(&d, 4, 20); rec_init(&e, 5, -3);
+    assert_int_equal(notify_subscribe(&l, &a.sub), 0);
+    assert_int_equal(notify_subscribe(&l, &b.sub), 0);
+    assert_int_equal(notify_subscribe(&l, &c.sub), 0);
+    assert_int_equal(notify_subscribe(&l, &e.sub), 0);
+    assert_int_equal(notify_subscribe(&l, &d.sub), 0);
+    assert_int_equal(notify_list_count(&l), 5);
+    assert_int_equal(notify_emit(&l, NULL), 0);
+    expect_trace(want, 5);
+    assert_int_equal(notify_list_clear(&l), 5);
+    assert_true(notify_list_empty(&l));
+}
+
+static void test_stop_value(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b, c;
+    (void)state;
+    rec_init(&a, 1, 3); rec_init(&b, 2, 2); rec_init(&c, 3, 1);
+    b.ret = 42;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    notify_subscribe(&l, &c.sub);
+    assert_int_equal(notify_emit(&l, NULL), 42);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(c.calls, 0);
+    b.ret = 0;
+    assert_int_equal(notify_emit(&l, NULL), 0);
+    assert_int_equal(c.calls, 1);
+    notify_list_clear(&l);
+}
+
+static void test_empty_list(void **state)
+{
+    notify_list l;
+    rec a;
+    (void)state;
+    notify_list_init(&l);
+    assert_true(notify_list_empty(&l));
+    assert_int_equal(notify_emit(&l, NULL), 0);
+    rec_init(&a, 1, 0);
+    notify_subscribe(&l, &a.sub);
+    assert_false(notify_list_empty(&l));
+    assert_true(notify_sub_subscribed(&a.sub));
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_true(notify_list_empty(&l));
+    assert_false(notify_sub_subscribed(&a.sub));
+    assert_int_equal(notify_emit(&l, NULL), 0);
+    assert_int_equal(a.calls, 0);
+}
+
+/* ---- misuse ---- */
+
+static void test_double_subscribe(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT }, m = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    assert_int_equal(notify_subscribe(&l, &a.sub), 0);
+    assert_int_equal(notify_subscribe(&l, &a.sub), -EEXIST);
+    assert_int_equal(notify_subscribe(&m, &a.sub), -EEXIST);
+    assert_int_equal(notify_list_count(&l), 1);
+    assert_int_equal(notify_list_count(&m), 0);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+}
+
+static void test_unsubscribe_not_subscribed(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    assert_int_equal(notify_unsubscribe(&a.sub), -ENOENT);
+    notify_subscribe(&l, &a.sub);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(notify_unsubscribe(&a.sub), -ENOENT);
+    assert_int_equal(a.releases, 1);
+    /* an unsubscribed node can subscribe again */
+    assert_int_equal(notify_subscribe(&l, &a.sub), 0);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(a.releases, 2);
+}
+
+static void test_uninitialised_node(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    notify_sub zero, junk;
+    (void)state;
+    memset(&zero, 0, sizeof zero);
+    memset(&junk, 0xa5, sizeof junk);
+    assert_int_equal(notify_subscribe(&l, &zero), -EINVAL);
+    assert_int_equal(notify_subscribe(&l, &junk), -EINVAL);
+    assert_int_equal(notify_unsubscribe(&zero), -EINVAL);
+    assert_int_equal(notify_unsubscribe(&junk), -EINVAL);
+    assert_true(notify_list_empty(&l));
+    assert_int_equal(notify_emit(&l, NULL), 0);
+}
+
+static void test_null_arguments(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    assert_int_equal(notify_subscribe(NULL, &a.sub), -EINVAL);
+    assert_string_equal(last_assert, "notify_subscribe: list or sub is NULL");
+    last_assert[0] = 0;
+    assert_int_equal(notify_subscribe(&l, NULL), -EINVAL);
+    assert_string_equal(last_assert, "notify_subscribe: list or sub is NULL");
+    last_assert[0] = 0;
+    assert_int_equal(notify_unsubscribe(NULL), -EINVAL);
+    assert_string_equal(last_assert, "notify_unsubscribe: sub is NULL");
+    last_assert[0] = 0;
+    assert_int_equal(notify_list_clear(NULL), -EINVAL);
+    assert_string_equal(last_assert, "notify_list_clear: list is NULL");
+}
+
+static void test_poisoned_after_release(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    notify_subscribe(&l, &a.sub);
+    notify_unsubscribe(&a.sub);
+#if NOTIFY_DEBUG
+    /* Debug builds poison the link, so a stale traversal faults loudly. */
+    assert_true(a.sub.next == NOTIFY__POISON);
+#else
+    assert_true(a.sub.next == 0);
+#endif
+}
+
+/* ---- callbacks that change the list ---- */
+
+static rec *victim;
+static int unsubscribe_victim(rec *self, void *event)
+{
+    (void)self; (void)event;
+    assert_int_equal(notify_unsubscribe(&victim->sub), 0);
+    assert_int_equal(notify_unsubscribe(&victim->sub), -ENOENT);
+    /* deferred: the release hook has not run yet */
+    assert_int_equal(victim->releases, 0);
+    assert_true(notify_in_emission());
+    return 0;
+}
+
+static void test_unsubscribe_self_in_callback(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b, c;
+    static const int first[] = { 1, 2, 3 }, second[] = { 1, 2, 3, 1, 3 };
+    (void)state;
+    rec_init(&a, 1, 2); rec_init(&b, 2, 1); rec_init(&c, 3, 0);
+    victim = &b;
+    b.action = unsubscribe_victim;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    notify_subscribe(&l, &c.sub);
+    notify_emit(&l, NULL);
+    expect_trace(first, 3);
+    /* released when the emission ended, exactly once */
+    assert_int_equal(b.releases, 1);
+    assert_false(notify_in_emission());
+    notify_emit(&l, NULL);
+    expect_trace(second, 5);
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(b.releases, 1);
+    assert_int_equal(notify_list_count(&l), 2);
+    notify_list_clear(&l);
+}
+
+static void test_unsubscribe_next_in_callback(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b, c;
+    static const int want[] = { 1, 3 };
+    (void)state;
+    rec_init(&a, 1, 2); rec_init(&b, 2, 1); rec_init(&c, 3, 0);
+    victim = &b;
+    a.action = unsubscribe_victim;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    notify_subscribe(&l, &c.sub);
+    notify_emit(&l, NULL);
+    expect_trace(want, 2);     /* b removed before it was reached: skipped */
+    assert_int_equal(b.calls, 0);
+    assert_int_equal(b.releases, 1);
+    assert_int_equal(notify_list_count(&l), 2);
+    notify_list_clear(&l);
+}
+
+static void test_unsubscribe_previous_in_callback(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b, c;
+    static const int want[] = { 1, 2, 3, 2, 3 };
+    (void)state;
+    rec_init(&a, 1, 2); rec_init(&b, 2, 1); rec_init(&c, 3, 0);
+    victim = &a;
+    c.action = unsubscribe_victim;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    notify_subscribe(&l, &c.sub);
+    notify_emit(&l, NULL);
+    c.action = NULL;
+    notify_emit(&l, NULL);
+    expect_trace(want, 5);
+    assert_int_equal(a.releases, 1);
+    notify_list_clear(&l);
+}
+
+static notify_list *sub_target;
+static rec *newcomer;
+static int subscribe_newcomer(rec *self, void *event)
+{
+    (void)event;
+    self->action = NULL;
+    assert_int_equal(notify_subscribe(sub_target, &newcomer->sub), 0);
+    return 0;
+}
+
+static void test_subscribe_in_callback(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b, n;
+    (void)state;
+    rec_init(&a, 1, 5); rec_init(&b, 2, 0); rec_init(&n, 9, 10);
+    sub_target = &l;
+    newcomer = &n;
+    a.action = subscribe_newcomer;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    notify_emit(&l, NULL);
+    /* n (priority 10) went in ahead of the running node: not reached */
+    assert_int_equal(n.calls, 0);
+    assert_int_equal(b.calls, 1);
+    notify_emit(&l, NULL);
+    assert_int_equal(n.calls, 1);
+    assert_int_equal(trace[2], 9);
+    notify_list_clear(&l);
+}
+
+static notify_list *rec_lists[2];
+static int depth;
+static int emit_recursively(rec *self, void *event)
+{
+    (void)self; (void)event;
+    if (depth < 3) {
+        depth++;
+        notify_emit(rec_lists[0], NULL);
+        notify_emit(rec_lists[1], NULL);
+        depth--;
+    }
+    return 0;
+}
+
+static void test_recursive_emit(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT }, m = { NOTIFY_LIST_INIT };
+    rec a, b;
+    (void)state;
+    rec_init(&a, 1, 0); rec_init(&b, 2, 0);
+    rec_lists[0] = &l;
+    rec_lists[1] = &m;
+    depth = 0;
+    a.action = emit_recursively;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&m, &b.sub);
+    notify_emit(&l, NULL);
+    /* a runs at depths 0..3 (1 + 1 + 1 + 1 calls); b once per depth 1..3
+     * emission pair, i.e. once for each call of a that recursed. */
+    assert_int_equal(a.calls, 4);
+    assert_int_equal(b.calls, 3);
+    assert_false(notify_in_emission());
+    notify_list_clear(&l);
+    notify_list_clear(&m);
+}
+
+static int unsubscribe_in_nested(rec *self, void *event)
+{
+    (void)event;
+    if (depth++ == 0)
+        notify_emit(rec_lists[0], NULL);   /* same list, nested */
+    else
+        assert_int_equal(notify_unsubscribe(&self->sub), 0);
+    return 0;
+}
+
+static void test_unsubscribe_inside_nested_emit(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b;
+    (void)state;
+    rec_init(&a, 1, 1); rec_init(&b, 2, 0);
+    rec_lists[0] = &l;
+    depth = 0;
+    a.action = unsubscribe_in_nested;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 2);
+    assert_int_equal(b.calls, 2);   /* once in each emission */
+    assert_int_equal(a.releases, 1);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 2);
+    notify_list_clear(&l);
+}
+
+static int try_resubscribe(rec *self, void *event)
+{
+    (void)event;
+    assert_int_equal(notify_unsubscribe(&self->sub), 0);
+    /* still pending release: it may not join a list yet */
+    assert_int_equal(notify_subscribe(sub_target, &self->sub), -EBUSY);
+    assert_int_equal(notify_synchronize(), -EDEADLK);
+    return 0;
+}
+
+static void test_pending_node_is_busy(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    sub_target = &l;
+    a.action = try_resubscribe;
+    notify_subscribe(&l, &a.sub);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.releases, 1);
+    a.action = NULL;
+    assert_int_equal(notify_subscribe(&l, &a.sub), 0);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 2);
+    notify_unsubscribe(&a.sub);
+}
+
+/* ---- one-shot ---- */
+
+static void test_oneshot(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a, b;
+    (void)state;
+    rec_init(&a, 1, 0); rec_init(&b, 2, 0);
+    assert_int_equal(notify_subscribe_once(&l, &a.sub), 0);
+    notify_subscribe(&l, &b.sub);
+    assert_int_equal(notify_list_count(&l), 2);
+    notify_emit(&l, NULL);
+    notify_emit(&l, NULL);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 3);
+    assert_int_equal(a.releases, 1);
+    assert_int_equal(notify_list_count(&l), 1);
+    assert_int_equal(notify_unsubscribe(&a.sub), -ENOENT);
+    /* re-armed after its release */
+    assert_int_equal(notify_subscribe_once(&l, &a.sub), 0);
+    notify_emit(&l, NULL);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 2);
+    assert_int_equal(a.releases, 2);
+    notify_list_clear(&l);
+}
+
+static void test_oneshot_unsubscribed_before_firing(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    notify_subscribe_once(&l, &a.sub);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(a.releases, 1);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(a.releases, 1);
+}
+
+/* ---- release hook: immediate and deferred ---- */
+
+static void test_release_immediate(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    (void)state;
+    rec_init(&a, 1, 0);
+    notify_subscribe(&l, &a.sub);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.releases, 0);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(a.releases, 1);
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(a.releases, 1);
+}
+
+static int clear_inside(rec *self, void *event)
+{
+    (void)self; (void)event;
+    assert_int_equal(notify_list_clear(rec_lists[1]), 2);
+    return 0;
+}
+
+static void test_list_clear(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT }, m = { NOTIFY_LIST_INIT };
+    rec a, b, c;
+    (void)state;
+    rec_init(&a, 1, 0); rec_init(&b, 2, 0); rec_init(&c, 3, 0);
+    rec_lists[1] = &m;
+    a.action = clear_inside;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&m, &b.sub);
+    notify_subscribe_once(&m, &c.sub);
+    notify_emit(&l, NULL);          /* clears m from inside: deferred */
+    assert_int_equal(b.releases, 1);
+    assert_int_equal(c.releases, 1);
+    assert_true(notify_list_empty(&m));
+    assert_int_equal(notify_emit(&m, NULL), 0);
+    assert_int_equal(b.calls + c.calls, 0);
+    assert_int_equal(notify_list_clear(&l), 1);   /* outside: immediate */
+    assert_int_equal(a.releases, 1);
+    assert_int_equal(notify_list_clear(&l), 0);
+}
+
+static int clear_inside_all(rec *self, void *event)
+{
+    (void)self; (void)event;
+    /* clears the list being emitted, this node included */
+    assert_int_equal(notify_list_clear(rec_lists[1]), 3 * NOTIFY_RECLAIM_BATCH + 6);
+    return 0;
+}
+
+static void test_many_deferred_beyond_one_batch(void **state)
+{
+    enum { N = 3 * NOTIFY_RECLAIM_BATCH + 5 };
+    static rec r[N];
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec head;
+    int i, released = 0;
+    (void)state;
+    for (i = 0; i < N; i++) {
+        rec_init(&r[i], i, 0);
+        notify_subscribe(&l, &r[i].sub);
+    }
+    rec_init(&head, -1, 1);
+    rec_lists[1] = &l;
+    head.action = clear_inside_all;
+    notify_subscribe(&l, &head.sub);
+    notify_emit(&l, NULL);
+    assert_int_equal(notify_synchronize(), 0);
+    for (i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 0);
+        released += r[i].releases;
+    }
+    assert_int_equal(released, N);
+    assert_int_equal(head.releases, 1);
+    assert_true(notify_list_empty(&l));
+}
+
+/* ---- typed layer ---- */
+
+typedef struct { int device; int open; } tray_event;
+NOTIFY_DEFINE_EVENT(tray, tray_event);
+
+typedef struct { tray_sub sub; int last_device, last_open, calls; } tray_watch;
+
+static int tray_cb(tray_sub *s, const tray_event *ev)
+{
+    tray_watch *w = notify_container_of(s, tray_watch, sub);
+    w->last_device = ev->device;
+    w->last_open = ev->open;
+    w->calls++;
+    return 0;
+}
+
+static void test_typed_layer(void **state)
+{
+    tray_list l;
+    tray_watch w;
+    tray_event ev = { 7, 1 };
+    (void)state;
+    memset(&w, 0, sizeof w);
+    tray_list_init(&l);
+    tray_sub_init(&w.sub, tray_cb, 0);
+    assert_true(tray_empty(&l));
+    assert_int_equal(tray_subscribe(&l, &w.sub), 0);
+    assert_int_equal(tray_emit(&l, &ev), 0);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.last_device, 7);
+    assert_int_equal(w.last_open, 1);
+    assert_int_equal(tray_unsubscribe(&w.sub), 0);
+    assert_int_equal(tray_emit(&l, &ev), 0);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(sizeof(tray_sub), sizeof(notify_sub));
+}
+
+static void test_node_size(void **state)
+{
+    (void)state;
+    if (sizeof(void *) == 8)
+        assert_true(sizeof(notify_sub) <= 32);
+}
+
+/* ---- threads ---- */
+
+static NOTIFY__ATOMIC(int) phase;
+static NOTIFY__ATOMIC(int) cb_finished;
+
+static int slow_cb(notify_sub *s, void *event)
+{
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    (void)s; (void)event;
+    notify__store_release(&phase, 1);
+    while (notify__load_acquire(&phase) != 2)
+        ;
+    nanosleep(&ts, NULL);   /* the unsubscriber is waiting meanwhile */
+    notify__store_release(&cb_finished, 1);
+    return 0;
+}
+
+static void *emit_thread(void *arg)
+{
+    notify_emit((notify_list *)arg, NULL);
+    return NULL;
+}
+
+static void test_unsubscribe_waits_for_running_callback(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    notify_sub s;
+    pthread_t th;
+    (void)state;
+    notify__store_relaxed(&phase, 0);
+    notify__store_relaxed(&cb_finished, 0);
+    notify_sub_init(&s, slow_cb, 0);
+    notify_subscribe(&l, &s);
+    pthread_create(&th, NULL, emit_thread, &l);
+    while (notify__load_acquire(&phase) != 1)
+        ;
+    notify__store_release(&phase, 2);
+    assert_int_equal(notify_unsubscribe(&s), 0);
+    /* the guarantee: the callback is running nowhere once this returned */
+    assert_int_equal(notify__load_acquire(&cb_finished), 1);
+    pthread_join(th, NULL);
+}
+
+static int exit_in_callback(notify_sub *s, void *event)
+{
+    (void)s; (void)event;
+    pthread_exit(NULL);
+    return 0;
+}
+
+static void test_exited_threads_stall_nothing(void **state)
+{
+    notify_list l = { NOTIFY_LIST_INIT };
+    rec a;
+    notify_sub quitter;
+    pthread_t th;
+    int i;
+    (void)state;
+    rec_init(&a, 1, 0);
+    notify_subscribe(&l, &a.sub);
+    /* more threads than the static slot pool: slots are reused */
+    for (i = 0; i < 3 * NOTIFY_READER_POOL; i++) {
+        pthread_create(&th, NULL, emit_thread, &l);
+        pthread_join(th, NULL);
+    }
+    assert_int_equal(a.calls, 3 * NOTIFY_READER_POOL);
+    /* a thread that dies inside an emission does not hold it */
+    notify_sub_init(&quitter, exit_in_callback, 10);
+    notify_subscribe(&l, &quitter);
+    pthread_create(&th, NULL, emit_thread, &l);
+    pthread_join(th, NULL);
+    assert_int_equal(notify_unsubscribe(&quitter), 0);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(notify_synchronize(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest order[] = {
+        cmocka_unit_test_setup(test_priority_then_fifo, setup),
+        cmocka_unit_test_setup(test_stop_value, setup),
+        cmocka_unit_test_setup(test_empty_list, setup),
+    };
+    const struct CMUnitTest misuse[] = {
+        cmocka_unit_test_setup(test_double_subscribe, setup),
+        cmocka_unit_test_setup(test_unsubscribe_not_subscribed, setup),
+        cmocka_unit_test_setup(test_uninitialised_node, setup),
+        cmocka_unit_test_setup(test_null_arguments, setup),
+        cmocka_unit_test_setup(test_poisoned_after_release, setup),
+    };
+    const struct CMUnitTest callbacks[] = {
+        cmocka_unit_test_setup(test_unsubscribe_self_in_callback, setup),
+        cmocka_unit_test_setup(test_unsubscribe_next_in_callback, setup),
+        cmocka_unit_test_setup(test_unsubscribe_previous_in_callback, setup),
+        cmocka_unit_test_setup(test_subscribe_in_callback, setup),
+        cmocka_unit_test_setup(test_recursive_emit, setup),
+        cmocka_unit_test_setup(test_unsubscribe_inside_nested_emit, setup),
+        cmocka_unit_test_setup(test_pending_node_is_busy, setup),
+    };
+    const struct CMUnitTest release[] = {
+        cmocka_unit_test_setup(test_oneshot, setup),
+        cmocka_unit_test_setup(test_oneshot_unsubscribed_before_firing, setup),
+        cmocka_unit_test_setup(test_release_immediate, setup),
+        cmocka_unit_test_setup(test_list_clear, setup),
+        cmocka_unit_test_setup(test_many_deferred_beyond_one_batch, setup),
+    };
+    const struct CMUnitTest typed[] = {
+        cmocka_unit_test_setup(test_typed_layer, setup),
+        cmocka_unit_test_setup(test_node_size, setup),
+    };
+    const struct CMUnitTest threads[] = {
+        cmocka_unit_test_setup(test_unsubscribe_waits_for_running_callback, setup),
+        cmocka_unit_test_setup(test_exited_threads_stall_nothing, setup),
+    };
+    int fails = 0;
+    fails += cmocka_run_group_tests_name("order", order, NULL, NULL);
+    fails += cmocka_run_group_tests_name("misuse", misuse, NULL, NULL);
+    fails += cmocka_run_group_tests_name("callbacks", callbacks, NULL, NULL);
+    fails += cmocka_run_group_tests_name("release", release, NULL, NULL);
+    fails += cmocka_run_group_tests_name("typed", typed, NULL, NULL);
+    fails += cmocka_run_group_tests_name("threads", threads, NULL, NULL);
+    return fails != 0;
+}
