@@ -181,7 +181,9 @@
 #  define NOTIFY__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #  define NOTIFY__FORCE_INLINE inline __attribute__((always_inline))
 #  define NOTIFY__NOINLINE __attribute__((noinline))
+#  define NOTIFY__UNUSED __attribute__((unused))
 #else
+#  define NOTIFY__UNUSED
 #  define NOTIFY__LIKELY(x) (x)
 #  define NOTIFY__UNLIKELY(x) (x)
 #  define NOTIFY__FORCE_INLINE inline
@@ -196,8 +198,8 @@
     NOTIFY__STD atomic_store_explicit((p), (v), NOTIFY__MO(relaxed))
 #define notify__store_release(p, v) \
     NOTIFY__STD atomic_store_explicit((p), (v), NOTIFY__MO(release))
-#define notify__store_seq_cst(p, v) \
-    NOTIFY__STD atomic_store_explicit((p), (v), NOTIFY__MO(seq_cst))
+#define notify__exchange_seq_cst(p, v) \
+    NOTIFY__STD atomic_exchange_explicit((p), (v), NOTIFY__MO(seq_cst))
 #define notify__fetch_add_acq_rel(p, v) \
     NOTIFY__STD atomic_fetch_add_explicit((p), (v), NOTIFY__MO(acq_rel))
 #define notify__exchange_acq_rel(p, v) \
@@ -242,8 +244,9 @@ struct notify_list {
     notify_list *dirty_next;
 };
 
-/* Static initialiser for a notify_list: `notify_list l = { NOTIFY_LIST_INIT };` */
-#define NOTIFY_LIST_INIT 0
+/* Static initialiser: `notify_list l = NOTIFY_LIST_INIT;` (typed lists:
+ * `name_list l = { NOTIFY_LIST_INIT };`). */
+#define NOTIFY_LIST_INIT { 0, 0, 0u, 0u, NULL }
 
 /* Portable container_of: the struct of `type` whose `member` is at `ptr`.
  * Evaluates ptr once; a ptr of the wrong type is a compile-time diagnostic. */
@@ -296,25 +299,25 @@ int notify_synchronize(void);
     typedef struct name##_list { notify_list base; } name##_list; \
     typedef struct name##_sub { notify_sub base; } name##_sub; \
     typedef int (*name##_fn)(name##_sub *sub, const payload_type *event); \
-    static inline void name##_list_init(name##_list *list) \
+    static NOTIFY__UNUSED inline void name##_list_init(name##_list *list) \
     { notify_list_init(&list->base); } \
-    static inline void name##_sub_init(name##_sub *sub, name##_fn fn, int priority) \
+    static NOTIFY__UNUSED inline void name##_sub_init(name##_sub *sub, name##_fn fn, int priority) \
     { notify_sub_init(&sub->base, (notify_fn)fn, priority); } \
-    static inline void name##_sub_set_release(name##_sub *sub, \
+    static NOTIFY__UNUSED inline void name##_sub_set_release(name##_sub *sub, \
                                               void (*release)(notify_sub *)) \
     { notify_sub_set_release(&sub->base, release); } \
-    static inline int name##_subscribe(name##_list *list, name##_sub *sub) \
+    static NOTIFY__UNUSED inline int name##_subscribe(name##_list *list, name##_sub *sub) \
     { return notify_subscribe(&list->base, &sub->base); } \
-    static inline int name##_subscribe_once(name##_list *list, name##_sub *sub) \
+    static NOTIFY__UNUSED inline int name##_subscribe_once(name##_list *list, name##_sub *sub) \
     { return notify_subscribe_once(&list->base, &sub->base); } \
-    static inline int name##_unsubscribe(name##_sub *sub) \
+    static NOTIFY__UNUSED inline int name##_unsubscribe(name##_sub *sub) \
     { return notify_unsubscribe(&sub->base); } \
-    static inline int name##__invoke(notify_sub *sub, void *event) \
+    static NOTIFY__UNUSED inline int name##__invoke(notify_sub *sub, void *event) \
     { return ((name##_fn)sub->fn)((name##_sub *)(void *)sub, \
                                   (const payload_type *)event); } \
-    static inline int name##_emit(name##_list *list, const payload_type *event) \
+    static NOTIFY__UNUSED inline int name##_emit(name##_list *list, const payload_type *event) \
     { return notify__emit_with(&list->base, (void *)event, name##__invoke); } \
-    static inline bool name##_empty(const name##_list *list) \
+    static NOTIFY__UNUSED inline bool name##_empty(const name##_list *list) \
     { return notify_list_empty(&list->base); } \
     typedef int name##__define_event_ends_here
 
@@ -430,12 +433,13 @@ static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
         /* P4: pairs with the GP's store-release of the epoch. */
         uint64_t e = notify__load_acquire(&notify__g.epoch);
 #if NOTIFY__TSAN
-        notify__store_seq_cst(&t->slot->active, e);
+        /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
+        (void)notify__exchange_seq_cst(&t->slot->active, e);
 #else
         /* P2: made visible to the GP by notify__reader_fence + its fence. */
         notify__store_relaxed(&t->slot->active, e);
-#endif
         notify__reader_fence();
+#endif
     }
     return t;
 }
@@ -557,6 +561,7 @@ static struct {
     NOTIFY__ATOMIC(notify_list *) dirty;      /* lists with nodes to reclaim */
     NOTIFY__ATOMIC(uint64_t) started;         /* GPs started: ticket source */
     NOTIFY__ATOMIC(int) pool_used;
+    NOTIFY__ATOMIC(int) tsan_barrier;
     uint64_t done;                            /* (mu) GPs completed */
     uint64_t target;                          /* (mu) epoch GP `started` waits for */
     int overflow;                             /* (mu) last collect left nodes */
@@ -619,7 +624,12 @@ static void notify__writer_fence(void)
         notify__assert_fail("membarrier failed after registration", __FILE__, __LINE__);
     }
 #endif
+#if NOTIFY__TSAN
+    /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
+    (void)notify__exchange_seq_cst(&notify__gp.tsan_barrier, 0);
+#else
     notify__fence_seq_cst();
+#endif
 }
 
 void notify__thread_register(notify__thread *t)

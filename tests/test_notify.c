@@ -75,7 +75,7 @@ static void expect_trace(const int *ids, int n)
 
 static void test_priority_then_fifo(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b, c, d, e;
     static const int want[] = { 4, 2, 1, 3, 5 };
     (void)state;
@@ -95,7 +95,7 @@ static void test_priority_then_fifo(void **state)
 
 static void test_stop_value(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b, c;
     (void)state;
     rec_init(&a, 1, 3); rec_init(&b, 2, 2); rec_init(&c, 3, 1);
@@ -136,7 +136,7 @@ static void test_empty_list(void **state)
 
 static void test_double_subscribe(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT }, m = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT, m = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -152,7 +152,7 @@ static void test_double_subscribe(void **state)
 
 static void test_unsubscribe_not_subscribed(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -171,7 +171,7 @@ static void test_unsubscribe_not_subscribed(void **state)
 
 static void test_uninitialised_node(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     notify_sub zero, junk;
     (void)state;
     memset(&zero, 0, sizeof zero);
@@ -186,7 +186,7 @@ static void test_uninitialised_node(void **state)
 
 static void test_null_arguments(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -205,7 +205,7 @@ static void test_null_arguments(void **state)
 
 static void test_poisoned_after_release(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -235,7 +235,7 @@ static int unsubscribe_victim(rec *self, void *event)
 
 static void test_unsubscribe_self_in_callback(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b, c;
     static const int first[] = { 1, 2, 3 }, second[] = { 1, 2, 3, 1, 3 };
     (void)state;
@@ -260,7 +260,7 @@ static void test_unsubscribe_self_in_callback(void **state)
 
 static void test_unsubscribe_next_in_callback(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b, c;
     static const int want[] = { 1, 3 };
     (void)state;
@@ -280,7 +280,7 @@ static void test_unsubscribe_next_in_callback(void **state)
 
 static void test_unsubscribe_previous_in_callback(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b, c;
     static const int want[] = { 1, 2, 3, 2, 3 };
     (void)state;
@@ -310,7 +310,7 @@ static int subscribe_newcomer(rec *self, void *event)
 
 static void test_subscribe_in_callback(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b, n;
     (void)state;
     rec_init(&a, 1, 5); rec_init(&b, 2, 0); rec_init(&n, 9, 10);
@@ -345,7 +345,7 @@ static int emit_recursively(rec *self, void *event)
 
 static void test_recursive_emit(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT }, m = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT, m = NOTIFY_LIST_INIT;
     rec a, b;
     (void)state;
     rec_init(&a, 1, 0); rec_init(&b, 2, 0);
@@ -377,7 +377,7 @@ static int unsubscribe_in_nested(rec *self, void *event)
 
 static void test_unsubscribe_inside_nested_emit(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b;
     (void)state;
     rec_init(&a, 1, 1); rec_init(&b, 2, 0);
@@ -407,7 +407,7 @@ static int try_resubscribe(rec *self, void *event)
 
 static void test_pending_node_is_busy(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -427,7 +427,7 @@ static void test_pending_node_is_busy(void **state)
 
 static void test_oneshot(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a, b;
     (void)state;
     rec_init(&a, 1, 0); rec_init(&b, 2, 0);
@@ -453,7 +453,7 @@ static void test_oneshot(void **state)
 
 static void test_oneshot_unsubscribed_before_firing(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -469,7 +469,7 @@ static void test_oneshot_unsubscribed_before_firing(void **state)
 
 static void test_release_immediate(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     (void)state;
     rec_init(&a, 1, 0);
@@ -491,7 +491,7 @@ static int clear_inside(rec *self, void *event)
 
 static void test_list_clear(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT }, m = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT, m = NOTIFY_LIST_INIT;
     rec a, b, c;
     (void)state;
     rec_init(&a, 1, 0); rec_init(&b, 2, 0); rec_init(&c, 3, 0);
@@ -523,7 +523,7 @@ static void test_many_deferred_beyond_one_batch(void **state)
 {
     enum { N = 3 * NOTIFY_RECLAIM_BATCH + 5 };
     static rec r[N];
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec head;
     int i, released = 0;
     (void)state;
@@ -615,7 +615,7 @@ static void *emit_thread(void *arg)
 
 static void test_unsubscribe_waits_for_running_callback(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     notify_sub s;
     pthread_t th;
     (void)state;
@@ -642,7 +642,7 @@ static int exit_in_callback(notify_sub *s, void *event)
 
 static void test_exited_threads_stall_nothing(void **state)
 {
-    notify_list l = { NOTIFY_LIST_INIT };
+    notify_list l = NOTIFY_LIST_INIT;
     rec a;
     notify_sub quitter;
     pthread_t th;
