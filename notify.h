@@ -182,7 +182,12 @@
 #  define NOTIFY__FORCE_INLINE inline __attribute__((always_inline))
 #  define NOTIFY__NOINLINE __attribute__((noinline))
 #  define NOTIFY__UNUSED __attribute__((unused))
+/* The value of x, hidden from the optimiser: it cannot swap a value read
+ * early for an equal one read late (which would put the late read back on
+ * the critical path). */
+#  define NOTIFY__OPAQUE(x) __extension__({ __typeof__(x) o__ = (x); __asm__("" : "+r"(o__)); o__; })
 #else
+#  define NOTIFY__OPAQUE(x) (x)
 #  define NOTIFY__UNUSED
 #  define NOTIFY__LIKELY(x) (x)
 #  define NOTIFY__UNLIKELY(x) (x)
@@ -312,10 +317,10 @@ int notify_synchronize(void);
     { return notify_subscribe_once(&list->base, &sub->base); } \
     static NOTIFY__UNUSED inline int name##_unsubscribe(name##_sub *sub) \
     { return notify_unsubscribe(&sub->base); } \
-    static NOTIFY__UNUSED inline int name##__invoke(notify_sub *sub, void *event) \
+    static NOTIFY__UNUSED NOTIFY__FORCE_INLINE int name##__invoke(notify_sub *sub, void *event) \
     { return ((name##_fn)sub->fn)((name##_sub *)(void *)sub, \
                                   (const payload_type *)event); } \
-    static NOTIFY__UNUSED inline int name##_emit(name##_list *list, const payload_type *event) \
+    static NOTIFY__UNUSED NOTIFY__FORCE_INLINE int name##_emit(name##_list *list, const payload_type *event) \
     { return notify__emit_with(&list->base, (void *)event, name##__invoke); } \
     static NOTIFY__UNUSED inline bool name##_empty(const name##_list *list) \
     { return notify_list_empty(&list->base); } \
@@ -338,17 +343,21 @@ int notify_synchronize(void);
 /* A reader slot: one per live emitting thread, reused after it exits. */
 typedef struct notify__reader {
     NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) active; /* epoch, or 0 */
+    NOTIFY__ATOMIC(int) wanted;   /* a GP gave up waiting on this reader */
     NOTIFY__ATOMIC(int) in_use;
     struct notify__reader *next;  /* registry link, immutable once pushed */
 } notify__reader;
 
 /* Per-thread state, private to its thread. */
 typedef struct notify__thread {
-    unsigned nesting;       /* emissions in progress in this thread */
-    unsigned flags;         /* NOTIFY__T_* */
+    unsigned nesting;       /* emissions in progress (COUNT bits), plus flags
+                               that send the outermost exit to its slow path
+                               with no extra test on the fast path */
     notify__reader *slot;
 } notify__thread;
-#define NOTIFY__T_DEFERRED 1u  /* a callback deferred a release */
+#define NOTIFY__T_COUNT    0x0fffffffu
+#define NOTIFY__T_DEFERRED 0x40000000u  /* a callback deferred a release */
+#define NOTIFY__T_HOOKS    0x20000000u  /* running release hooks at an exit */
 
 typedef struct notify__shared {
     NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) epoch;
@@ -358,8 +367,8 @@ typedef struct notify__shared {
 extern notify__shared notify__g;
 extern NOTIFY__TLS notify__thread notify__tls;
 
-void notify__thread_register(notify__thread *t);
-void notify__thread_deferred(notify__thread *t);
+notify__reader *notify__thread_register(notify__thread *t);
+void notify__thread_exit_slow(notify__thread *t);
 int notify__admit(notify_list *list, notify_sub *sub);
 void notify__assert_fail(const char *msg, const char *file, int line);
 
@@ -406,7 +415,13 @@ static inline bool notify_sub_subscribed(const notify_sub *sub)
 
 static inline bool notify_in_emission(void)
 {
-    return notify__tls.nesting != 0;
+    return (notify__tls.nesting & (NOTIFY__T_COUNT | NOTIFY__T_HOOKS)) != 0;
+}
+
+/* Note, from inside an emission, that a release was deferred. */
+static inline void notify__note_deferred(void)
+{
+    notify__tls.nesting |= NOTIFY__T_DEFERRED;
 }
 
 /* The reader fence of pairing P2. With membarrier the writer does the heavy
@@ -427,17 +442,19 @@ static NOTIFY__FORCE_INLINE void notify__reader_fence(void)
 static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
 {
     notify__thread *t = &notify__tls;
-    if (t->nesting++ == 0) {
-        if (NOTIFY__UNLIKELY(t->slot == NULL))
-            notify__thread_register(t);
+    if ((t->nesting++ & NOTIFY__T_COUNT) == 0) {
+        notify__reader *r = t->slot;
+        uint64_t e;
+        if (NOTIFY__UNLIKELY(r == NULL))
+            r = notify__thread_register(t);
         /* P4: pairs with the GP's store-release of the epoch. */
-        uint64_t e = notify__load_acquire(&notify__g.epoch);
+        e = notify__load_acquire(&notify__g.epoch);
 #if NOTIFY__TSAN
         /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
-        (void)notify__exchange_seq_cst(&t->slot->active, e);
+        (void)notify__exchange_seq_cst(&r->active, e);
 #else
         /* P2: made visible to the GP by notify__reader_fence + its fence. */
-        notify__store_relaxed(&t->slot->active, e);
+        notify__store_relaxed(&r->active, e);
         notify__reader_fence();
 #endif
     }
@@ -447,11 +464,16 @@ static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
 /* Leave a read-side section. */
 static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
 {
-    if (--t->nesting == 0) {
+    if (NOTIFY__LIKELY(--t->nesting == 0)) {
+        notify__reader *r = t->slot;
         /* P3: pairs with the GP's load-acquire of `active`. */
-        notify__store_release(&t->slot->active, (uint64_t)0);
-        if (NOTIFY__UNLIKELY(t->flags & NOTIFY__T_DEFERRED))
-            notify__thread_deferred(t);
+        notify__store_release(&r->active, (uint64_t)0);
+        /* A GP that gave up waiting on us asks us to finish it. */
+        if (NOTIFY__UNLIKELY(notify__load_relaxed(&r->wanted)))
+            notify__thread_exit_slow(t);
+    } else if (NOTIFY__UNLIKELY((t->nesting & NOTIFY__T_COUNT) == 0)) {
+        notify__store_release(&t->slot->active, (uint64_t)0); /* P3 */
+        notify__thread_exit_slow(t);
     }
 }
 
@@ -487,22 +509,30 @@ notify__emit_with(notify_list *list, void *event,
             } else {
                 s = (notify_sub *)nx;
             }
-            ret = invoke(s, event);
-            if (NOTIFY__UNLIKELY(ret != 0))
-                break;
-            nx = notify__load_acquire(&s->next); /* P1 */
+            {
+                /* Read the link before the call too, so the pointer chase
+                 * overlaps the callback; the value after the call decides
+                 * (a callback may have unlinked or tagged what follows). */
+                uintptr_t guess = notify__load_acquire(&s->next); /* P1 */
+                ret = invoke(s, event);
+                if (NOTIFY__UNLIKELY(ret != 0))
+                    break;
+                nx = notify__load_acquire(&s->next); /* P1 */
+                if (NOTIFY__LIKELY(nx == guess))
+                    nx = NOTIFY__OPAQUE(guess);
+            }
         }
     }
     notify__read_exit(t);
     return ret;
 }
 
-static inline int notify__invoke(notify_sub *sub, void *event)
+static NOTIFY__FORCE_INLINE int notify__invoke(notify_sub *sub, void *event)
 {
     return sub->fn(sub, event);
 }
 
-static inline int notify_emit(notify_list *list, void *event)
+static NOTIFY__FORCE_INLINE int notify_emit(notify_list *list, void *event)
 {
     return notify__emit_with(list, event, notify__invoke);
 }
@@ -554,20 +584,28 @@ NOTIFY__TLS notify__thread notify__tls;
 /* Writer-side state. The mutex serialises grace periods; readers never take
  * it. Fields marked (mu) are read and written only under notify__gp_mu. */
 static pthread_mutex_t notify__gp_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t notify__gp_cv = PTHREAD_COND_INITIALIZER;
 static pthread_once_t notify__gp_once = PTHREAD_ONCE_INIT;
 static struct {
     pthread_key_t key;
+    int have_key;
     NOTIFY__ATOMIC(notify__reader *) readers; /* registry, push-only */
     NOTIFY__ATOMIC(notify_list *) dirty;      /* lists with nodes to reclaim */
     NOTIFY__ATOMIC(uint64_t) started;         /* GPs started: ticket source */
     NOTIFY__ATOMIC(int) pool_used;
+    NOTIFY__ATOMIC(int) again;                /* try_reclaim found mu busy */
     NOTIFY__ATOMIC(int) tsan_barrier;
     uint64_t done;                            /* (mu) GPs completed */
+    uint64_t released;                        /* (mu) hooks of GPs <= this ran */
+    int hooks_running;                        /* (mu) batches being released */
     uint64_t target;                          /* (mu) epoch GP `started` waits for */
-    int overflow;                             /* (mu) last collect left nodes */
-    int nbatch;                               /* (mu) */
-    notify_sub *batch[NOTIFY_RECLAIM_BATCH];  /* (mu) unlinked by GP `started` */
+    size_t nbatch, cap;                       /* (mu) */
+    notify_sub **batch;                       /* (mu) unlinked by GP `started` */
+    notify_sub *batch_static[NOTIFY_RECLAIM_BATCH];
 } notify__gp;
+
+/* Per thread: release hooks running in this thread (0 outside them). */
+static NOTIFY__TLS int notify__in_hooks;
 
 static notify__reader notify__pool[NOTIFY_READER_POOL];
 
@@ -586,17 +624,19 @@ static void notify__cpu_relax(void)
 #endif
 }
 
-/* Back off while waiting: spin, then yield, then sleep up to 1 ms. */
+/* Back off while waiting for readers: spin a few microseconds (sections
+ * are short), then sleep in growing steps up to 1 ms. No sched_yield: a
+ * reader preempted inside its section needs our CPU, and a yield may hand
+ * it a whole time slice; a short sleep hands it just enough. */
+#define NOTIFY__SPINS 256u
 static void notify__backoff(unsigned *n)
 {
     unsigned k = (*n)++;
-    if (k < 128) {
+    if (k < NOTIFY__SPINS) {
         notify__cpu_relax();
-    } else if (k < 192) {
-        sched_yield();
     } else {
-        unsigned shift = k - 192 < 6 ? k - 192 : 6;
-        struct timespec ts = { 0, (long)(16000L << shift) };
+        unsigned shift = (k - NOTIFY__SPINS) / 4 < 10 ? (k - NOTIFY__SPINS) / 4 : 10;
+        struct timespec ts = { 0, (long)(1000L << shift) };
         nanosleep(&ts, NULL);
     }
 }
@@ -605,7 +645,9 @@ static void notify__thread_exit(void *arg);
 
 static void notify__init(void)
 {
-    pthread_key_create(&notify__gp.key, notify__thread_exit);
+    notify__gp.have_key = pthread_key_create(&notify__gp.key, notify__thread_exit) == 0;
+    notify__gp.batch = notify__gp.batch_static;
+    notify__gp.cap = NOTIFY_RECLAIM_BATCH;
 #if NOTIFY_ASYMMETRIC_FENCE
     if (syscall(__NR_membarrier, NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
         notify__store_relaxed(&notify__g.asymmetric, 1);
@@ -632,7 +674,7 @@ static void notify__writer_fence(void)
 #endif
 }
 
-void notify__thread_register(notify__thread *t)
+notify__reader *notify__thread_register(notify__thread *t)
 {
     notify__reader *r;
     int i;
@@ -662,7 +704,11 @@ void notify__thread_register(notify__thread *t)
             ;
     }
     t->slot = r;
-    pthread_setspecific(notify__gp.key, t);
+    /* Without a key (creation failed) the slot is never recycled: a leak
+     * per thread, never a fault. */
+    if (notify__gp.have_key)
+        pthread_setspecific(notify__gp.key, t);
+    return r;
 }
 
 /* ---- the reclaim stack of dirty lists ---- */
@@ -724,18 +770,45 @@ static NOTIFY__ATOMIC(uintptr_t) *notify__find_slot(notify_list *list, notify_su
     return NULL;
 }
 
-/* Collect up to a batch of pending nodes still linked in dirty lists,
- * unlinking them. Under mu, before the writer fence. */
+/* Under mu: room for one more node in the batch (grown on the heap past
+ * the static part). 0 when memory is short: the node waits for a later GP. */
+static int notify__batch_room(void)
+{
+    notify_sub **nb;
+    size_t cap;
+    if (notify__gp.nbatch < notify__gp.cap)
+        return 1;
+    cap = notify__gp.cap * 2;
+    if (notify__gp.batch == notify__gp.batch_static) {
+        nb = (notify_sub **)malloc(cap * sizeof *nb);
+        if (nb != NULL) {
+            size_t i;
+            for (i = 0; i < notify__gp.nbatch; i++)
+                nb[i] = notify__gp.batch[i];
+        }
+    } else {
+        nb = (notify_sub **)realloc(notify__gp.batch, cap * sizeof *nb);
+    }
+    if (nb == NULL)
+        return 0;
+    notify__gp.batch = nb;
+    notify__gp.cap = cap;
+    return 1;
+}
+
+/* Collect the pending nodes still linked in dirty lists, unlinking them.
+ * Under mu, before the writer fence. */
 static void notify__collect(void)
 {
     notify_list *list = notify__exchange_acq_rel(&notify__gp.dirty, (notify_list *)NULL);
-    notify__gp.overflow = 0;
     while (list != NULL) {
         notify_list *next_list = list->dirty_next;
         NOTIFY__ATOMIC(uintptr_t) *slot = &list->head;
         uintptr_t v;
         int left = 0;
 
+        /* acq_rel: pairs with notify__mark_dirty's exchange, so this walk
+         * sees the state change that marked the list. */
         notify__exchange_acq_rel(&list->dirty, 0u);
         notify__list_lock(list);
         v = notify__load_relaxed(slot);
@@ -743,7 +816,7 @@ static void notify__collect(void)
             notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
             uintptr_t after = notify__load_relaxed(&s->next);
             if (notify__load_acquire(&s->word) & NOTIFY__W_PENDING) {
-                if (notify__gp.nbatch < NOTIFY_RECLAIM_BATCH) {
+                if (notify__batch_room()) {
                     /* Readers on `s` still follow s->next: it is kept. */
                     notify__store_release(slot, notify__slot_value(list, slot, after));
                     notify__gp.batch[notify__gp.nbatch++] = s;
@@ -756,10 +829,8 @@ static void notify__collect(void)
             v = after;
         }
         notify__list_unlock(list);
-        if (left) {
-            notify__gp.overflow = 1;
+        if (left)
             notify__mark_dirty(list);
-        }
         list = next_list;
     }
 }
@@ -775,7 +846,8 @@ static void notify__gp_start(void)
 }
 
 /* Under mu, GP in flight: has every reader left or re-entered? With `wait`
- * it blocks until so; otherwise it spins briefly and may answer no. */
+ * it blocks until so; otherwise it spins briefly, and on a no it asks the
+ * reader in the way to finish the GP when it leaves. */
 static int notify__gp_poll(int wait)
 {
     uint64_t target = notify__gp.target;
@@ -787,8 +859,10 @@ static int notify__gp_poll(int wait)
             uint64_t a = notify__load_acquire(&r->active);
             if (a == 0 || a >= target)
                 break;
-            if (!wait && n >= 64)
+            if (!wait && n >= 64) {
+                notify__store_relaxed(&r->wanted, 1);
                 return 0;
+            }
             notify__backoff(&n);
         }
     }
@@ -807,88 +881,133 @@ static void notify__finish_release(notify_sub *s)
         rel(s);
 }
 
-/* Under mu, after a GP completed: hand its batch to the caller. */
-static int notify__take_batch(notify_sub **out)
+/* Under mu, right after a GP completed: run its batch's release hooks with
+ * mu dropped (hooks may call back into the library), then record them. */
+static void notify__release_batch(void)
 {
-    int n = notify__gp.nbatch, i;
-    for (i = 0; i < n; i++)
-        out[i] = notify__gp.batch[i];
+    notify_sub *local[NOTIFY_RECLAIM_BATCH];
+    notify_sub **b = notify__gp.batch;
+    size_t n = notify__gp.nbatch, i;
+    if (b == notify__gp.batch_static) {
+        for (i = 0; i < n; i++)
+            local[i] = b[i];
+        b = local;
+    } else {
+        notify__gp.batch = notify__gp.batch_static;
+        notify__gp.cap = NOTIFY_RECLAIM_BATCH;
+    }
     notify__gp.nbatch = 0;
-    return n;
-}
-
-/* Run release hooks without holding mu (they may call back into us). */
-static void notify__release_unlocked(notify_sub **b, int n)
-{
-    int i;
+    notify__gp.hooks_running++;
     pthread_mutex_unlock(&notify__gp_mu);
+    notify__in_hooks++;
     for (i = 0; i < n; i++)
         notify__finish_release(b[i]);
+    notify__in_hooks--;
+    if (b != local)
+        free(b);
     pthread_mutex_lock(&notify__gp_mu);
-}
-
-/* Wait until GP number `ticket` has completed, running GPs as needed.
- * Returns whether the last GP run here left nodes uncollected. */
-static int notify__synchronize_until(uint64_t ticket)
-{
-    notify_sub *b[NOTIFY_RECLAIM_BATCH];
-    int overflow = 0;
-    pthread_once(&notify__gp_once, notify__init);
-    pthread_mutex_lock(&notify__gp_mu);
-    while (notify__gp.done < ticket) {
-        if (notify__load_relaxed(&notify__gp.started) == notify__gp.done) {
-            notify__gp_start();
-            overflow = notify__gp.overflow;
-        }
-        notify__gp_poll(1);
-        notify__release_unlocked(b, notify__take_batch(b));
+    if (--notify__gp.hooks_running == 0) {
+        notify__gp.released = notify__gp.done;
+        pthread_cond_broadcast(&notify__gp_cv);
     }
-    pthread_mutex_unlock(&notify__gp_mu);
-    return overflow;
 }
 
-/* Non-blocking: finish the GP in flight, or start one for dirty lists,
- * when that needs no waiting. From emission ends and thread exits. */
-static void notify__try_reclaim(void)
+/* Under mu: one non-blocking round: finish the GP in flight, or start one
+ * for dirty lists, when that needs no waiting. */
+static void notify__reclaim_round(void)
 {
-    notify_sub *b[NOTIFY_RECLAIM_BATCH];
     int round;
-    pthread_once(&notify__gp_once, notify__init);
-    if (pthread_mutex_trylock(&notify__gp_mu) != 0)
-        return;
     for (round = 0; round < 2; round++) {
         if (notify__load_relaxed(&notify__gp.started) == notify__gp.done) {
             if (notify__load_relaxed(&notify__gp.dirty) == NULL)
-                break;
+                return;
             notify__gp_start();
         }
         if (!notify__gp_poll(0))
-            break;
-        notify__release_unlocked(b, notify__take_batch(b));
+            return;
+        notify__release_batch();
     }
-    pthread_mutex_unlock(&notify__gp_mu);
 }
 
-void notify__thread_deferred(notify__thread *t)
+/* Under mu: a try_reclaim that found mu busy left its work to us. */
+static void notify__reclaim_again(void)
 {
-    t->flags &= ~NOTIFY__T_DEFERRED;
-    notify__try_reclaim();
+    while (notify__exchange_acq_rel(&notify__gp.again, 0) != 0)
+        notify__reclaim_round();
+}
+
+/* Unlock mu, first doing what a try_reclaim left to the holder; checked
+ * again after the unlock, so no request falls between check and unlock. */
+static void notify__gp_unlock(void)
+{
+    for (;;) {
+        notify__reclaim_again();
+        pthread_mutex_unlock(&notify__gp_mu);
+        if (!notify__load_acquire(&notify__gp.again) ||
+            pthread_mutex_trylock(&notify__gp_mu) != 0)
+            return;
+    }
+}
+
+/* Wait until GP number `ticket` has completed, running GPs as needed. */
+static void notify__synchronize_until(uint64_t ticket)
+{
+    pthread_once(&notify__gp_once, notify__init);
+    pthread_mutex_lock(&notify__gp_mu);
+    while (notify__gp.done < ticket) {
+        if (notify__load_relaxed(&notify__gp.started) == notify__gp.done)
+            notify__gp_start();
+        notify__gp_poll(1);
+        notify__release_batch();
+    }
+    notify__gp_unlock();
+}
+
+/* Non-blocking reclaim from the end of an emission or a thread's exit.
+ * Release hooks run here see themselves inside an emission (HOOKS), so an
+ * unsubscribe in them defers instead of blocking the emitting thread. */
+static void notify__try_reclaim(void)
+{
+    pthread_once(&notify__gp_once, notify__init);
+    if (pthread_mutex_trylock(&notify__gp_mu) != 0) {
+        /* The holder runs one more round for us before it unlocks. */
+        notify__store_release(&notify__gp.again, 1);
+        if (pthread_mutex_trylock(&notify__gp_mu) != 0)
+            return;
+    }
+    notify__tls.nesting |= NOTIFY__T_HOOKS;
+    notify__store_relaxed(&notify__gp.again, 1);
+    notify__gp_unlock();
+    notify__tls.nesting &= ~NOTIFY__T_HOOKS;
+}
+
+/* The outermost exit's slow path: a callback deferred a release, or a GP
+ * asked this reader to finish it. */
+void notify__thread_exit_slow(notify__thread *t)
+{
+    unsigned deferred = t->nesting & NOTIFY__T_DEFERRED;
+    t->nesting &= ~NOTIFY__T_DEFERRED;
+    if (deferred || notify__load_relaxed(&t->slot->wanted)) {
+        notify__store_relaxed(&t->slot->wanted, 0);
+        notify__try_reclaim();
+    }
 }
 
 static void notify__thread_exit(void *arg)
 {
     notify__thread *t = (notify__thread *)arg;
     notify__reader *r = t->slot;
-    int deferred = (t->flags & NOTIFY__T_DEFERRED) != 0;
+    int work;
     if (r == NULL)
         return;
+    work = (t->nesting & NOTIFY__T_DEFERRED) || notify__load_relaxed(&r->wanted);
     /* A thread that exits inside an emission no longer holds it. */
     notify__store_release(&r->active, (uint64_t)0);
+    notify__store_relaxed(&r->wanted, 0);
     t->nesting = 0;
-    t->flags = 0;
     t->slot = NULL;
     notify__store_release(&r->in_use, 0);
-    if (deferred || notify__load_relaxed(&notify__gp.dirty) != NULL)
+    if (work || notify__load_relaxed(&notify__gp.dirty) != NULL)
         notify__try_reclaim();
 }
 
@@ -908,7 +1027,7 @@ int notify__admit(notify_list *list, notify_sub *sub)
     }
     NOTIFY__STD atomic_fetch_sub_explicit(&list->live, 1, NOTIFY__MO(relaxed));
     notify__mark_dirty(list);
-    notify__tls.flags |= NOTIFY__T_DEFERRED;
+    notify__note_deferred();
     return 1;
 }
 
@@ -1011,17 +1130,18 @@ int notify_unsubscribe(notify_sub *sub)
         NOTIFY_ASSERT(0, "notify_unsubscribe: sub is NULL");
         return -EINVAL;
     }
-    if (notify__check_node(sub, &w) != 0)
-        return -EINVAL;
-    if (!(w & NOTIFY__W_SUBSCRIBED))
-        return -ENOENT;
-
     inside = notify_in_emission();
-    /* Walk to the END marker inside a read-side section; the list itself
-     * outlives its subscribed nodes (the caller's contract). */
+    /* Check and walk to the END marker inside a read-side section, so no
+     * node on the way can be released meanwhile; the list itself outlives
+     * its subscribed nodes (the caller's contract). */
     t = notify__read_enter();
-    list = notify__list_of(sub);
+    rc = notify__check_node(sub, &w);
+    if (rc == 0 && !(w & NOTIFY__W_SUBSCRIBED))
+        rc = -ENOENT;
+    list = rc == 0 ? notify__list_of(sub) : NULL;
     notify__read_exit(t);
+    if (rc != 0)
+        return rc;
     if (list == NULL)
         return -ENOENT;
     notify__list_lock(list);
@@ -1037,7 +1157,7 @@ int notify_unsubscribe(notify_sub *sub)
         notify__store_release(slot, notify__load_relaxed(slot) | NOTIFY__TAG_CHECK);
         notify__list_unlock(list);
         notify__mark_dirty(list);
-        notify__tls.flags |= NOTIFY__T_DEFERRED;
+        notify__note_deferred();
         return 0;
     }
     notify__store_release(slot, notify__slot_value(list, slot, notify__load_relaxed(&sub->next)));
@@ -1049,11 +1169,24 @@ int notify_unsubscribe(notify_sub *sub)
     return 0;
 }
 
+/* Under the list lock: is a retired node still linked? */
+static int notify__has_linked_pending(notify_list *list)
+{
+    uintptr_t v = notify__load_relaxed(&list->head);
+    while (v != 0 && !(v & NOTIFY__TAG_END)) {
+        notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
+        if (notify__load_relaxed(&s->word) & NOTIFY__W_PENDING)
+            return 1;
+        v = notify__load_relaxed(&s->next);
+    }
+    return 0;
+}
+
 int notify_list_clear(notify_list *list)
 {
     NOTIFY__ATOMIC(uintptr_t) *slot;
     uintptr_t v;
-    int n = 0;
+    int n = 0, linked;
 
     if (list == NULL) {
         NOTIFY_ASSERT(0, "notify_list_clear: list is NULL");
@@ -1071,43 +1204,51 @@ int notify_list_clear(notify_list *list)
         slot = &s->next;
         v = notify__load_relaxed(slot);
     }
+    linked = notify__load_relaxed(&list->head) != 0;
     notify__list_unlock(list);
-    if (n == 0 && notify__load_relaxed(&list->head) == 0)
-        return 0;
-    notify__mark_dirty(list);
+    if (linked)
+        notify__mark_dirty(list);
     if (notify_in_emission()) {
-        notify__tls.flags |= NOTIFY__T_DEFERRED;
+        if (linked)
+            notify__note_deferred();
         return n;
     }
-    /* Until no retired node is left linked (each GP takes a batch). */
+    /* Outside an emission the list must be left fully quiet, so that its
+     * owner may free it: every retired node unlinked and released (also by
+     * a GP another thread runs), and the list off the reclaim stack, where
+     * an emitter that claimed a one-shot may have pushed it late. */
     for (;;) {
-        int linked = 0;
         notify__list_lock(list);
-        v = notify__load_relaxed(&list->head);
-        while (v != 0 && !(v & NOTIFY__TAG_END)) {
-            notify_sub *s = (notify_sub *)(v & ~NOTIFY__TAG_MASK);
-            if (notify__load_relaxed(&s->word) & NOTIFY__W_PENDING)
-                linked = 1;
-            v = notify__load_relaxed(&s->next);
-        }
+        linked = notify__has_linked_pending(list);
         notify__list_unlock(list);
-        if (!linked)
-            break;
-        notify__mark_dirty(list);
+        if (linked)
+            notify__mark_dirty(list);
         notify_synchronize();
+        if (!linked && notify__load_acquire(&list->dirty) == 0u)
+            break;
     }
+    /* A collector may still be walking the list: it holds mu meanwhile. */
+    pthread_mutex_lock(&notify__gp_mu);
+    notify__gp_unlock();
     return n;
 }
 
 int notify_synchronize(void)
 {
     uint64_t ticket;
-    int rounds = 0;
     if (notify_in_emission())
         return -EDEADLK;
-    do {
-        ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0);
-    } while (notify__synchronize_until(ticket + 1) && ++rounds < 1024);
+    ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0) + 1; /* P5 */
+    notify__synchronize_until(ticket);
+    /* Also wait for the release hooks of that GP and those before it,
+     * whichever thread runs them; not from inside a hook, which would wait
+     * for itself. */
+    if (notify__in_hooks == 0) {
+        pthread_mutex_lock(&notify__gp_mu);
+        while (notify__gp.released < ticket)
+            pthread_cond_wait(&notify__gp_cv, &notify__gp_mu);
+        notify__gp_unlock();
+    }
     return 0;
 }
 

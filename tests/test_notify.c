@@ -666,6 +666,132 @@ static void test_exited_threads_stall_nothing(void **state)
     assert_int_equal(notify_synchronize(), 0);
 }
 
+
+/* A reader parked inside a callback until released. */
+static NOTIFY__ATOMIC(int) park_state;   /* 0 idle, 1 parked, 2 let go */
+static int park_cb(notify_sub *s, void *event)
+{
+    (void)s; (void)event;
+    notify__store_release(&park_state, 1);
+    while (notify__load_acquire(&park_state) != 2)
+        ;
+    return 0;
+}
+
+static int unsubscribe_self(rec *self, void *event)
+{
+    (void)event;
+    assert_int_equal(notify_unsubscribe(&self->sub), 0);
+    return 0;
+}
+
+static void test_deferred_release_not_stranded(void **state)
+{
+    /* The emitting thread cannot finish the grace period at the end of its
+     * emission (another thread sits in a callback); the release must still
+     * happen, with no further call, once that thread leaves. */
+    notify_list parked = NOTIFY_LIST_INIT, l = NOTIFY_LIST_INIT;
+    notify_sub p;
+    rec a;
+    pthread_t th;
+    (void)state;
+    notify__store_relaxed(&park_state, 0);
+    notify_sub_init(&p, park_cb, 0);
+    notify_subscribe(&parked, &p);
+    pthread_create(&th, NULL, emit_thread, &parked);
+    while (notify__load_acquire(&park_state) != 1)
+        ;
+    rec_init(&a, 1, 0);
+    a.action = unsubscribe_self;
+    notify_subscribe(&l, &a.sub);
+    notify_emit(&l, NULL);
+    assert_int_equal(a.releases, 0);          /* blocked by the parked reader */
+    notify__store_release(&park_state, 2);
+    pthread_join(th, NULL);                   /* its exit finishes the GP */
+    assert_int_equal(a.releases, 1);
+    assert_int_equal(notify_subscribe(&l, &a.sub), 0);
+    a.action = NULL;
+    notify_unsubscribe(&a.sub);
+    notify_unsubscribe(&p);
+}
+
+/* A release hook that takes its time, in another thread's grace period. */
+static NOTIFY__ATOMIC(int) slow_hook_state;
+static void slow_release(notify_sub *s)
+{
+    struct timespec ts = { 0, 30 * 1000 * 1000 };
+    notify__store_release(&slow_hook_state, 1);
+    nanosleep(&ts, NULL);
+    notify_container_of(s, rec, sub)->releases++;
+    notify__store_release(&slow_hook_state, 2);
+}
+
+static rec *slow_victim;
+static int unsubscribe_slow_victim(rec *self, void *event)
+{
+    (void)self; (void)event;
+    notify_unsubscribe(&slow_victim->sub);   /* deferred: inside an emission */
+    return 0;
+}
+
+static void test_synchronize_waits_for_hooks(void **state)
+{
+    notify_list l = NOTIFY_LIST_INIT;
+    rec a, x;
+    pthread_t th;
+    (void)state;
+    notify__store_relaxed(&slow_hook_state, 0);
+    rec_init(&a, 1, 1);
+    rec_init(&x, 2, 0);
+    notify_sub_set_release(&x.sub, slow_release);
+    slow_victim = &x;
+    a.action = unsubscribe_slow_victim;
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &x.sub);
+    /* the other thread defers x's release, then runs its slow hook as its
+     * emission ends */
+    pthread_create(&th, NULL, emit_thread, &l);
+    while (notify__load_acquire(&slow_hook_state) == 0)
+        ;
+    /* x's release was pending at this call: it returns after the hook */
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(notify__load_acquire(&slow_hook_state), 2);
+    assert_int_equal(x.releases, 1);
+    pthread_join(th, NULL);
+    notify_unsubscribe(&a.sub);
+}
+
+static void *clear_thread(void *arg)
+{
+    notify_list_clear((notify_list *)arg);
+    return NULL;
+}
+
+static void test_clear_returns_after_hooks(void **state)
+{
+    /* Two threads clear the same list at once: whichever returns, every
+     * hook has run by then (the other may have collected the nodes). */
+    enum { N = 50 };
+    static rec r[N];
+    notify_list l = NOTIFY_LIST_INIT;
+    pthread_t th;
+    int i, round;
+    (void)state;
+    for (round = 0; round < 20; round++) {
+        for (i = 0; i < N; i++) {
+            rec_init(&r[i], i, 0);
+            notify_subscribe(&l, &r[i].sub);
+        }
+        pthread_create(&th, NULL, clear_thread, &l);
+        notify_list_clear(&l);
+        for (i = 0; i < N; i++)
+            assert_int_equal(r[i].releases, 1);
+        pthread_join(th, NULL);
+        assert_true(notify_list_empty(&l));
+        assert_int_equal(notify__load_relaxed(&l.dirty), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest order[] = {
@@ -703,6 +829,9 @@ int main(void)
     const struct CMUnitTest threads[] = {
         cmocka_unit_test_setup(test_unsubscribe_waits_for_running_callback, setup),
         cmocka_unit_test_setup(test_exited_threads_stall_nothing, setup),
+        cmocka_unit_test_setup(test_deferred_release_not_stranded, setup),
+        cmocka_unit_test_setup(test_synchronize_waits_for_hooks, setup),
+        cmocka_unit_test_setup(test_clear_returns_after_hooks, setup),
     };
     int fails = 0;
     fails += cmocka_run_group_tests_name("order", order, NULL, NULL);
