@@ -7,6 +7,9 @@
  *   lives in the subscriber's own struct. Emission takes no lock, makes no
  *   system call and allocates nothing; it may run in any number of threads at
  *   once with subscribe, unsubscribe and other emissions on the same list.
+ *   (One exception, paid only by an emission whose callbacks unsubscribed
+ *   something: as it ends, it tries once, without waiting, to release what
+ *   they removed: a trylock and one membarrier call.)
  *
  * EXAMPLE
  *   #define NOTIFY_IMPLEMENTATION            // in exactly one .c file
@@ -38,13 +41,30 @@
  *             the release hook has run and the memory may be freed. Inside
  *             an emission (in any callback, on any list) waiting could
  *             deadlock, so it only unlinks: the release hook runs exactly once
- *             later, in whichever thread completes the next grace period (the
- *             emitting thread itself tries when its outermost emission ends).
+ *             later, in whichever thread completes the grace period. The
+ *             emitting thread tries, without waiting, as its outermost
+ *             emission ends (an emission whose callbacks unsubscribed nothing
+ *             does no such work); a reader that was in the way finishes it
+ *             when it leaves; any notify_unsubscribe or notify_synchronize
+ *             in any thread also does. Release hooks run at the end of an
+ *             emission see themselves inside one (an unsubscribe there
+ *             defers), so keep them to freeing memory.
+ *   One-shot  notify_subscribe_once: called once in total, even with
+ *             concurrent emitters. Once it has fired, notify_unsubscribe
+ *             says -ENOENT although its callback may still be running: free
+ *             its memory in the release hook.
  *   Threads   No registration. A thread's first emission claims a reader slot
  *             (from a static pool, lock-free); the slot returns to the pool
  *             when the thread exits. Emission is not async-signal-safe.
  *   Memory    Emission allocates nothing. Nodes and lists are never allocated
- *             by the library. Lists must not be moved while non-empty.
+ *             by the library. A list must stay at one address while it has
+ *             nodes; before freeing it, call notify_list_clear() outside an
+ *             emission when no thread can subscribe or emit on it any more.
+ *   Process   One NOTIFY_IMPLEMENTATION per process (two shared objects that
+ *             each define it get two grace-period domains: unsafe to share
+ *             lists across them). fork() while another thread is inside an
+ *             emission or a grace period leaves the child unable to finish
+ *             grace periods; fork from a quiet state.
  *   Misuse    Double subscribe (-EEXIST), unsubscribe of a node that is not
  *             subscribed (-ENOENT), subscribe of a node whose deferred
  *             release is still pending (-EBUSY), uninitialised node
@@ -245,7 +265,7 @@ struct notify_list {
     NOTIFY__ATOMIC(uintptr_t) head;     /* 0 when no node is linked */
     NOTIFY__ATOMIC(int) live;           /* subscribed nodes */
     NOTIFY__ATOMIC(unsigned) lock;      /* writers only */
-    NOTIFY__ATOMIC(unsigned) dirty;     /* on the reclaim stack */
+    NOTIFY__ATOMIC(unsigned) dirty;     /* 0 idle, 1 queued, 2 being collected */
     notify_list *dirty_next;
 };
 
@@ -291,6 +311,24 @@ int notify_list_clear(notify_list *list);
  * finished and every deferred release pending at the call has run.
  * -EDEADLK inside an emission, else 0. */
 int notify_synchronize(void);
+/* Unsubscribe without ever waiting, in any context (for callers that hold
+ * locks an emitter may need): emitters skip the node at once, and its
+ * release hook runs later, as for an unsubscribe inside an emission.
+ * 0, -ENOENT, -EINVAL. */
+int notify_unsubscribe_async(notify_sub *sub);
+/* notify_list_clear without waiting; the list must stay alive until
+ * notify_list_idle() says so. Returns the count. */
+int notify_list_clear_async(notify_list *list);
+/* Call fn(node) after a grace period, in whichever thread completes it (the
+ * call_rcu of this library). `node` is any unsubscribed or fresh notify_sub:
+ * it is (re)initialised here and must stay untouched until fn runs. */
+void notify_defer(notify_sub *node, notify_release_fn fn);
+/* Try, without waiting, to finish pending grace periods and run the release
+ * hooks they allow. */
+void notify_reclaim(void);
+/* True when no node is linked and the library holds no reference to the
+ * list: its memory may be reused. */
+static inline bool notify_list_idle(const notify_list *list);
 
 /* Typed layer. NOTIFY_DEFINE_EVENT(name, payload_type) defines:
  *   name_list, name_sub (embed; first member `base` is the untyped one),
@@ -406,6 +444,12 @@ static inline bool notify_list_empty(const notify_list *list)
 static inline int notify_list_count(const notify_list *list)
 {
     return notify__load_acquire(&list->live);
+}
+
+static inline bool notify_list_idle(const notify_list *list)
+{
+    return notify__load_acquire(&list->head) == 0 &&
+           notify__load_acquire(&list->dirty) == 0u;
 }
 
 static inline bool notify_sub_subscribed(const notify_sub *sub)
@@ -713,17 +757,22 @@ notify__reader *notify__thread_register(notify__thread *t)
 
 /* ---- the reclaim stack of dirty lists ---- */
 
-static void notify__mark_dirty(notify_list *list)
+static void notify__push_dirty(notify_list *list)
 {
-    notify_list *top;
-    /* Only the thread that flips `dirty` pushes; the collector flips it back
-     * (acq_rel on both sides, so its walk sees this thread's state change). */
-    if (notify__exchange_acq_rel(&list->dirty, 1u) != 0u)
-        return;
-    top = notify__load_relaxed(&notify__gp.dirty);
+    notify_list *top = notify__load_relaxed(&notify__gp.dirty);
     do {
         list->dirty_next = top;
     } while (!notify__cas_acq_rel(&notify__gp.dirty, &top, list));
+}
+
+/* `dirty`: 0 idle, 1 queued on the stack, 2 being collected. Only the
+ * thread that moves it from 0 pushes; one that finds 2 leaves the push to
+ * the collector, whose CAS back to 0 then fails. acq_rel on every side, so
+ * a collector's walk sees the state change that marked the list. */
+static void notify__mark_dirty(notify_list *list)
+{
+    if (notify__exchange_acq_rel(&list->dirty, 1u) == 0u)
+        notify__push_dirty(list);
 }
 
 static void notify__list_lock(notify_list *list)
@@ -807,9 +856,10 @@ static void notify__collect(void)
         uintptr_t v;
         int left = 0;
 
+        unsigned being = 2u;
         /* acq_rel: pairs with notify__mark_dirty's exchange, so this walk
          * sees the state change that marked the list. */
-        notify__exchange_acq_rel(&list->dirty, 0u);
+        notify__exchange_acq_rel(&list->dirty, 2u);
         notify__list_lock(list);
         v = notify__load_relaxed(slot);
         while (v != 0 && !(v & NOTIFY__TAG_END)) {
@@ -829,8 +879,12 @@ static void notify__collect(void)
             v = after;
         }
         notify__list_unlock(list);
-        if (left)
-            notify__mark_dirty(list);
+        if (left) {
+            notify__store_release(&list->dirty, 1u);
+            notify__push_dirty(list);
+        } else if (!notify__cas_acq_rel(&list->dirty, &being, 0u)) {
+            notify__push_dirty(list);   /* marked again during the walk */
+        }
         list = next_list;
     }
 }
@@ -1118,7 +1172,7 @@ static int notify__retire(notify_list *list, notify_sub *sub)
     return 0;
 }
 
-int notify_unsubscribe(notify_sub *sub)
+static int notify__unsubscribe(notify_sub *sub, int defer)
 {
     notify__thread *t;
     notify_list *list;
@@ -1131,6 +1185,7 @@ int notify_unsubscribe(notify_sub *sub)
         return -EINVAL;
     }
     inside = notify_in_emission();
+    defer |= inside;
     /* Check and walk to the END marker inside a read-side section, so no
      * node on the way can be released meanwhile; the list itself outlives
      * its subscribed nodes (the caller's contract). */
@@ -1151,13 +1206,14 @@ int notify_unsubscribe(notify_sub *sub)
         notify__list_unlock(list);
         return rc;
     }
-    if (inside) {
+    if (defer) {
         /* Leave it linked but tagged: emitters skip it from now on and the
          * next GP unlinks and releases it. */
         notify__store_release(slot, notify__load_relaxed(slot) | NOTIFY__TAG_CHECK);
         notify__list_unlock(list);
         notify__mark_dirty(list);
-        notify__note_deferred();
+        if (inside)
+            notify__note_deferred();
         return 0;
     }
     notify__store_release(slot, notify__slot_value(list, slot, notify__load_relaxed(&sub->next)));
@@ -1167,6 +1223,16 @@ int notify_unsubscribe(notify_sub *sub)
     notify__synchronize_until(ticket + 1);
     notify__finish_release(sub);
     return 0;
+}
+
+int notify_unsubscribe(notify_sub *sub)
+{
+    return notify__unsubscribe(sub, 0);
+}
+
+int notify_unsubscribe_async(notify_sub *sub)
+{
+    return notify__unsubscribe(sub, 1);
 }
 
 /* Under the list lock: is a retired node still linked? */
@@ -1182,16 +1248,13 @@ static int notify__has_linked_pending(notify_list *list)
     return 0;
 }
 
-int notify_list_clear(notify_list *list)
+/* Retire every node of the list, leaving them linked and tagged for the
+ * next GP. Returns the count; *linked says whether any node is linked. */
+static int notify__retire_all(notify_list *list, int *linked)
 {
     NOTIFY__ATOMIC(uintptr_t) *slot;
     uintptr_t v;
-    int n = 0, linked;
-
-    if (list == NULL) {
-        NOTIFY_ASSERT(0, "notify_list_clear: list is NULL");
-        return -EINVAL;
-    }
+    int n = 0;
     notify__list_lock(list);
     slot = &list->head;
     v = notify__load_relaxed(slot);
@@ -1204,15 +1267,37 @@ int notify_list_clear(notify_list *list)
         slot = &s->next;
         v = notify__load_relaxed(slot);
     }
-    linked = notify__load_relaxed(&list->head) != 0;
+    *linked = notify__load_relaxed(&list->head) != 0;
     notify__list_unlock(list);
-    if (linked)
+    if (*linked) {
         notify__mark_dirty(list);
-    if (notify_in_emission()) {
-        if (linked)
+        if (notify_in_emission())
             notify__note_deferred();
-        return n;
     }
+    return n;
+}
+
+int notify_list_clear_async(notify_list *list)
+{
+    int linked;
+    if (list == NULL) {
+        NOTIFY_ASSERT(0, "notify_list_clear_async: list is NULL");
+        return -EINVAL;
+    }
+    return notify__retire_all(list, &linked);
+}
+
+int notify_list_clear(notify_list *list)
+{
+    int n, linked;
+
+    if (list == NULL) {
+        NOTIFY_ASSERT(0, "notify_list_clear: list is NULL");
+        return -EINVAL;
+    }
+    n = notify__retire_all(list, &linked);
+    if (notify_in_emission())
+        return n;
     /* Outside an emission the list must be left fully quiet, so that its
      * owner may free it: every retired node unlinked and released (also by
      * a GP another thread runs), and the list off the reclaim stack, where
@@ -1224,13 +1309,39 @@ int notify_list_clear(notify_list *list)
         if (linked)
             notify__mark_dirty(list);
         notify_synchronize();
+        /* 0: neither queued nor being walked by a collector */
         if (!linked && notify__load_acquire(&list->dirty) == 0u)
             break;
     }
-    /* A collector may still be walking the list: it holds mu meanwhile. */
-    pthread_mutex_lock(&notify__gp_mu);
-    notify__gp_unlock();
     return n;
+}
+
+/* The list that notify_defer parks its nodes on; nobody emits on it. */
+static notify_list notify__limbo = NOTIFY_LIST_INIT;
+
+void notify_defer(notify_sub *node, notify_release_fn fn)
+{
+    uintptr_t head;
+    if (node == NULL || fn == NULL) {
+        NOTIFY_ASSERT(0, "notify_defer: node or fn is NULL");
+        return;
+    }
+    node->fn = NULL;
+    node->release = fn;
+    notify__store_relaxed(&node->word, NOTIFY__W_MARKER | NOTIFY__W_PENDING);
+    notify__list_lock(&notify__limbo);
+    head = notify__load_relaxed(&notify__limbo.head);
+    notify__store_relaxed(&node->next, head != 0 ? head : notify__end_of(&notify__limbo));
+    notify__store_release(&notify__limbo.head, (uintptr_t)node | NOTIFY__TAG_CHECK);
+    notify__list_unlock(&notify__limbo);
+    notify__mark_dirty(&notify__limbo);
+    if (notify_in_emission())
+        notify__note_deferred();
+}
+
+void notify_reclaim(void)
+{
+    notify__try_reclaim();
 }
 
 int notify_synchronize(void)
