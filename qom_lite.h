@@ -1723,7 +1723,7 @@ static int qom__event_prop(qom_object *obj, const char *property, qom_property *
 static int qom__subscribe(qom_object *source, const char *property, qom_sink *sink,
                           qom_sink *owned, qom_object *owner, char **path_out, qom_error *err)
 {
-    qom_property *p;
+    qom_property *p = NULL;
     int rc;
     if (source == NULL || property == NULL || sink == NULL || sink->deliver == NULL) {
         free(owned);

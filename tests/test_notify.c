@@ -792,6 +792,76 @@ static void test_clear_returns_after_hooks(void **state)
     }
 }
 
+/* ---- the non-blocking API ---- */
+
+static void test_unsubscribe_async(void **state)
+{
+    notify_list l = NOTIFY_LIST_INIT;
+    rec a, b;
+    (void)state;
+    rec_init(&a, 1, 0); rec_init(&b, 2, 0);
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe(&l, &b.sub);
+    assert_int_equal(notify_unsubscribe_async(&a.sub), 0);
+    assert_int_equal(notify_unsubscribe_async(&a.sub), -ENOENT);
+    assert_false(notify_sub_subscribed(&a.sub));
+    notify_emit(&l, NULL);                 /* skipped at once */
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(notify_subscribe(&l, &a.sub), -EBUSY);   /* release pending */
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(a.releases, 1);
+    assert_int_equal(notify_subscribe(&l, &a.sub), 0);
+    notify_list_clear(&l);
+}
+
+static int deferred_calls;
+static void count_deferred(notify_sub *s) { (void)s; deferred_calls++; }
+
+static void test_defer_runs_after_grace_period(void **state)
+{
+    notify_list parked = NOTIFY_LIST_INIT;
+    notify_sub p, d;
+    pthread_t th;
+    (void)state;
+    deferred_calls = 0;
+    notify__store_relaxed(&park_state, 0);
+    notify_sub_init(&p, park_cb, 0);
+    notify_subscribe(&parked, &p);
+    pthread_create(&th, NULL, emit_thread, &parked);
+    while (notify__load_acquire(&park_state) != 1)
+        ;
+    /* an emission is in progress: the deferred call must wait for it */
+    notify_defer(&d, count_deferred);
+    notify_reclaim();
+    assert_int_equal(deferred_calls, 0);
+    notify__store_release(&park_state, 2);
+    pthread_join(th, NULL);
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(deferred_calls, 1);
+    notify_unsubscribe(&p);
+}
+
+static void test_clear_async_and_idle(void **state)
+{
+    notify_list l = NOTIFY_LIST_INIT;
+    rec a, b;
+    (void)state;
+    rec_init(&a, 1, 0); rec_init(&b, 2, 0);
+    assert_true(notify_list_idle(&l));
+    notify_subscribe(&l, &a.sub);
+    notify_subscribe_once(&l, &b.sub);
+    assert_false(notify_list_idle(&l));
+    assert_int_equal(notify_list_clear_async(&l), 2);
+    assert_true(notify_list_empty(&l));
+    assert_false(notify_list_idle(&l));    /* nodes still linked */
+    notify_emit(&l, NULL);
+    assert_int_equal(a.calls + b.calls, 0);
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(a.releases + b.releases, 2);
+    assert_true(notify_list_idle(&l));
+}
+
 int main(void)
 {
     const struct CMUnitTest order[] = {
@@ -821,6 +891,8 @@ int main(void)
         cmocka_unit_test_setup(test_release_immediate, setup),
         cmocka_unit_test_setup(test_list_clear, setup),
         cmocka_unit_test_setup(test_many_deferred_beyond_one_batch, setup),
+        cmocka_unit_test_setup(test_unsubscribe_async, setup),
+        cmocka_unit_test_setup(test_clear_async_and_idle, setup),
     };
     const struct CMUnitTest typed[] = {
         cmocka_unit_test_setup(test_typed_layer, setup),
@@ -832,6 +904,7 @@ int main(void)
         cmocka_unit_test_setup(test_deferred_release_not_stranded, setup),
         cmocka_unit_test_setup(test_synchronize_waits_for_hooks, setup),
         cmocka_unit_test_setup(test_clear_returns_after_hooks, setup),
+        cmocka_unit_test_setup(test_defer_runs_after_grace_period, setup),
     };
     int fails = 0;
     fails += cmocka_run_group_tests_name("order", order, NULL, NULL);
