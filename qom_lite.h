@@ -398,6 +398,7 @@ struct qom__cover {
 
 struct qom__subscription {
     qom_object obj;
+    qom_lifecycle_sub lifecycle;   /* type-wide: hears objects come and go */
     qom_sink *sink;
     qom_object *source;            /* by path: a strong reference; by type: NULL */
     char *source_desc;             /* path, or type name */
@@ -1011,17 +1012,17 @@ static bool qom__in_tree(qom_object *obj)
     return false;
 }
 
-static void qom__on_added(qom_object *obj);
-static void qom__on_removed(qom_object *obj);
+static void qom__on_added(qom_object *obj, void *opaque);
+static void qom__on_removed(qom_object *obj, void *opaque);
 
 /* Under the lock: call fn on obj and every descendant (parents first). */
-static void qom__subtree(qom_object *obj, void (*fn)(qom_object *))
+static void qom__subtree(qom_object *obj, void (*fn)(qom_object *, void *), void *opaque)
 {
     size_t i;
-    fn(obj);
+    fn(obj, opaque);
     for (i = 0; i < obj->nprops; i++)
         if (obj->props[i]->flags & QOM__P_CHILD)
-            qom__subtree(obj->props[i]->child, fn);
+            qom__subtree(obj->props[i]->child, fn, opaque);
 }
 
 static int qom__get_child(qom_object *obj, qom_property *p, qom_value *out, qom_error *err)
@@ -1092,7 +1093,7 @@ int qom_object_add_child(qom_object *parent, const char *name, qom_object *child
     child->name = final_name;
     final_name = NULL;
     if (qom__in_tree(child))
-        qom__subtree(child, qom__on_added);
+        qom__subtree(child, qom__on_added, NULL);
 out:
     free(final_name);
     qom__unlock(reg);
@@ -1133,7 +1134,7 @@ int qom_object_unparent(qom_object *obj)
         return -ENOENT;
     }
     if (qom__in_tree(obj))
-        qom__subtree(obj, qom__on_removed);
+        qom__subtree(obj, qom__on_removed, NULL);
     for (i = 0; i < parent->nprops; i++) {
         qom_property *p = parent->props[i];
         if ((p->flags & QOM__P_CHILD) && p->child == obj) {
@@ -1618,11 +1619,18 @@ static void qom__sub_unlist(qom_registry *reg, qom__subscription *s)
 }
 
 /* Under the lock: stop delivering, detach from sources, leave the tree. */
+static void qom__sub_detach(qom__subscription *s)
+{
+    qom__covers_drop(s, NULL);
+    if (s->type_name != NULL)
+        notify_unsubscribe_async(&s->lifecycle.base);   /* -ENOENT once done */
+}
+
 static void qom__sub_kill(qom__subscription *s)
 {
     if (notify__exchange_acq_rel(&s->dead, 1) != 0)
         return;
-    qom__covers_drop(s, NULL);
+    qom__sub_detach(s);
     qom__sub_unlist(s->obj.reg, s);
     if (s->obj.parent != NULL)
         qom_object_unparent(&s->obj);
@@ -1632,8 +1640,8 @@ static void qom__sub_finalize(qom_object *obj)
 {
     qom__subscription *s = (qom__subscription *)(void *)obj;
     qom_object *source = s->source;
-    notify__store_release(&s->dead, 1);
-    qom__covers_drop(s, NULL);
+    if (notify__exchange_acq_rel(&s->dead, 1) == 0)
+        qom__sub_detach(s);
     qom__sub_unlist(obj->reg, s);
     s->source = NULL;
     if (source != NULL)
@@ -1768,8 +1776,31 @@ static void qom__type_cover(qom__subscription *s, qom_object *obj)
         qom__cover_add(s, obj, p);
 }
 
-static qom__subscription *qom__type_walk_sub;
-static void qom__type_walk(qom_object *obj) { qom__type_cover(qom__type_walk_sub, obj); }
+static void qom__type_walk(qom_object *obj, void *opaque)
+{
+    qom__type_cover((qom__subscription *)opaque, obj);
+}
+
+/* A type-wide subscription follows the tree through its lifecycle events
+ * (delivered under the registry lock, in the thread that changed the tree). */
+static int qom__type_lifecycle(qom_lifecycle_sub *node, const qom_lifecycle_event *ev)
+{
+    qom__subscription *s = notify_container_of(node, qom__subscription, lifecycle);
+    if (notify__load_relaxed(&s->dead))
+        return 0;
+    if (ev->added)
+        qom__type_cover(s, ev->obj);
+    else
+        qom__covers_drop(s, ev->obj);
+    return 0;
+}
+
+static void qom__lifecycle_release(notify_sub *node)
+{
+    qom__subscription *s = notify_container_of(
+        notify_container_of(node, qom_lifecycle_sub, base), qom__subscription, lifecycle);
+    qom__hold_put(&s->obj);
+}
 
 static int qom__subscribe_type(qom_registry *reg, const char *type_name, const char *property,
                                qom_sink *sink, qom_sink *owned, qom_object *owner,
@@ -1811,10 +1842,13 @@ static int qom__subscribe_type(qom_registry *reg, const char *type_name, const c
         qom__unlock(reg);
         return err ? err->code : -ENOMEM;
     }
-    /* every object of the type now in the tree; later ones via qom__on_added */
-    qom__type_walk_sub = s;
-    qom__subtree(reg->root, qom__type_walk);
-    qom__type_walk_sub = NULL;
+    /* every object of the type now in the tree; later ones as they come */
+    qom__subtree(reg->root, qom__type_walk, s);
+    qom_lifecycle_sub_init(&s->lifecycle, qom__type_lifecycle, 0);
+    qom_lifecycle_sub_set_release(&s->lifecycle, qom__lifecycle_release);
+    NOTIFY__STD atomic_fetch_add(&s->obj.hold, 1);
+    if (qom_lifecycle_subscribe(&reg->lifecycle, &s->lifecycle) != 0)
+        NOTIFY__STD atomic_fetch_sub(&s->obj.hold, 1);
     if (path_out != NULL)
         *path_out = qom__path_locked(&s->obj);
     qom__unlock(reg);
@@ -1855,17 +1889,13 @@ qom_sink *qom_subscription_sink(qom_object *subscription)
 
 /* ---- the tree's lifecycle ---- */
 
-static void qom__on_added(qom_object *obj)
+static void qom__on_added(qom_object *obj, void *opaque)
 {
-    qom_registry *reg = obj->reg;
     qom_lifecycle_event ev;
-    size_t i;
-    for (i = 0; i < reg->nsubs; i++)
-        if (reg->subs[i]->type_name != NULL && !notify__load_relaxed(&reg->subs[i]->dead))
-            qom__type_cover(reg->subs[i], obj);
+    (void)opaque;
     ev.obj = obj;
     ev.added = true;
-    qom_lifecycle_emit(&reg->lifecycle, &ev);
+    qom_lifecycle_emit(&obj->reg->lifecycle, &ev);
 }
 
 /* Under the lock: subscriptions to obj end; type-wide ones let go of it. */
@@ -1885,9 +1915,10 @@ static void qom__forget_source(qom_object *obj)
     }
 }
 
-static void qom__on_removed(qom_object *obj)
+static void qom__on_removed(qom_object *obj, void *opaque)
 {
     qom_lifecycle_event ev;
+    (void)opaque;
     ev.obj = obj;
     ev.added = false;
     qom_lifecycle_emit(&obj->reg->lifecycle, &ev);
