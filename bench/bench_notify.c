@@ -27,32 +27,8 @@
 #include <string.h>
 #include <time.h>
 
-#define BARRIER() __asm__ __volatile__("" ::: "memory")
-/* Let the compiler assume any BARRIER() may read or write *p, so no
- * implementation gets its list head hoisted out of the timing loop. */
-#define ESCAPE(p) __asm__ __volatile__("" : : "g"(p) : "memory")
+#include "bench_util.h"
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-/* ---- the shared callback body: add to the counter the event points at ---- */
-__attribute__((noinline)) static void count_add(long *counter) { *counter += 1; BARRIER(); }
 
 /* ---- qomnotify ---- */
 static int q_cb(notify_sub *s, void *event) { (void)s; count_add((long *)event); return 0; }
@@ -236,7 +212,6 @@ static double run_threads(int threads, int churn, double seconds, double *churn_
     return total / ((t1 - t0) / 1e9);
 }
 
-static const char *verdict(int ok) { return ok ? "met" : "NOT MET"; }
 
 int main(int argc, char **argv)
 {

@@ -16,8 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#define BARRIER() __asm__ __volatile__("" ::: "memory")
-#define ESCAPE(p) __asm__ __volatile__("" : : "g"(p) : "memory")
+#include "bench_util.h"
 
 typedef struct { long n; } tick;
 QOM_DEFINE_EVENT(tick, tick);
@@ -29,24 +28,6 @@ static void dev_class_init(qom_class *k, void *d)
     QOM_CLASS_ADD_EVENT(k, "tick", dev, ticks, tick, &TICK, NULL);
 }
 
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-__attribute__((noinline)) static void count_add(long *c) { *c += 1; BARRIER(); }
 static long sink_counter;
 static int typed_cb(tick_sub *s, const tick *ev) { (void)s; (void)ev; count_add(&sink_counter); return 0; }
 static void native_cb(void *opaque, qom_object *source, const void *payload)
@@ -66,7 +47,6 @@ static double emit_loop(tick_list *l, long iters)
     return (now_ns() - t0) / (double)iters;
 }
 
-static const char *verdict(int ok) { return ok ? "met" : "NOT MET"; }
 
 int main(int argc, char **argv)
 {
