@@ -202,12 +202,7 @@
 #  define NOTIFY__FORCE_INLINE inline __attribute__((always_inline))
 #  define NOTIFY__NOINLINE __attribute__((noinline))
 #  define NOTIFY__UNUSED __attribute__((unused))
-/* The value of x, hidden from the optimiser: it cannot swap a value read
- * early for an equal one read late (which would put the late read back on
- * the critical path). */
-#  define NOTIFY__OPAQUE(x) __extension__({ __typeof__(x) o__ = (x); __asm__("" : "+r"(o__)); o__; })
 #else
-#  define NOTIFY__OPAQUE(x) (x)
 #  define NOTIFY__UNUSED
 #  define NOTIFY__LIKELY(x) (x)
 #  define NOTIFY__UNLIKELY(x) (x)
@@ -553,18 +548,12 @@ notify__emit_with(notify_list *list, void *event,
             } else {
                 s = (notify_sub *)nx;
             }
-            {
-                /* Read the link before the call too, so the pointer chase
-                 * overlaps the callback; the value after the call decides
-                 * (a callback may have unlinked or tagged what follows). */
-                uintptr_t guess = notify__load_acquire(&s->next); /* P1 */
-                ret = invoke(s, event);
-                if (NOTIFY__UNLIKELY(ret != 0))
-                    break;
-                nx = notify__load_acquire(&s->next); /* P1 */
-                if (NOTIFY__LIKELY(nx == guess))
-                    nx = NOTIFY__OPAQUE(guess);
-            }
+            ret = invoke(s, event);
+            if (NOTIFY__UNLIKELY(ret != 0))
+                break;
+            /* After the call: a callback may have unlinked or tagged what
+             * follows. */
+            nx = notify__load_acquire(&s->next); /* P1 */
         }
     }
     notify__read_exit(t);
