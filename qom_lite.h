@@ -33,14 +33,23 @@
  *   getters, setters, lifecycle listeners) under it; they may call back in.
  *   Emitting never takes it: devices emit with notify.h on their lists,
  *   lock-free, from any thread, while subscriptions come and go and objects
- *   are destroyed. Nothing here waits for a grace period under the mutex:
- *   unsubscribing is asynchronous and memory that emitters may still reach
- *   (subscription objects, objects with event lists) is freed by notify.h's
- *   release hooks once no emitter can reach it.
+ *   are destroyed; a thread that emits on an object holds a reference to it
+ *   (as a device thread holds its device). Nothing here waits for a grace
+ *   period under the mutex: unsubscribing is asynchronous, and memory that
+ *   emitters may still reach (subscription objects, objects with event
+ *   lists) is freed by notify.h's release hooks once no emitter can reach
+ *   it. Hence the rules for hooks: code that runs under the mutex
+ *   (finalizers, lifecycle listeners) must use notify.h's _async calls, never
+ *   the waiting ones; a sink's release may run in any thread, possibly with
+ *   the mutex held, so it should only free memory or drop a count; a sink's
+ *   deliver gets a borrowed subscription object (do not ref it there; to end
+ *   the subscription, unparent it).
  *
  * OWNERSHIP
  *   qom_object_new returns a reference; adding a child takes another;
  *   qom_object_unparent drops the tree's. qom_resolve returns a reference.
+ *   Strong links hold a reference; weak links do not, and are cleared when
+ *   their target is finalized. An object cannot be added below itself.
  *   A subscription keeps its source object alive; removing the source from
  *   the tree destroys its subscriptions. Subscription objects live under the
  *   owner container given at subscribe time (default /subscriptions), so
@@ -374,6 +383,7 @@ struct qom_type {
 };
 
 typedef struct qom__cover qom__cover;
+struct qom__weak { qom_object *holder; size_t offset; };
 typedef struct qom__subscription qom__subscription;
 
 struct qom_registry {
@@ -386,6 +396,8 @@ struct qom_registry {
     qom_lifecycle_list lifecycle;
     qom__subscription **subs;      /* live subscriptions */
     size_t nsubs, scap;
+    struct qom__weak *weak;        /* weak link slots */
+    size_t nweak, wcap;
     NOTIFY__ATOMIC(long) objects;  /* allocated objects, for leak checks */
 };
 
@@ -394,6 +406,7 @@ struct qom__cover {
     qom__subscription *sub;
     qom_object *source;
     qom__cover *next;              /* (lock) in sub->covers */
+    NOTIFY__ATOMIC(int) owners;    /* the list (until released) + the chain */
 };
 
 struct qom__subscription {
@@ -791,6 +804,36 @@ static const char *qom__link_target(const qom_property *p, char *buf, size_t siz
     return buf;
 }
 
+/* Weak links hold no reference: the registry remembers each set slot, so
+ * that a target's finalization clears the slots pointing at it. */
+static void qom__weak_forget(qom_registry *reg, qom_object *holder, size_t offset)
+{
+    size_t i;
+    for (i = 0; i < reg->nweak; i++)
+        if (reg->weak[i].holder == holder && reg->weak[i].offset == offset) {
+            reg->weak[i] = reg->weak[--reg->nweak];
+            return;
+        }
+}
+
+/* Under the lock, obj being finalized: clear weak links to it, and forget
+ * its own. */
+static void qom__weak_finalize(qom_object *obj)
+{
+    qom_registry *reg = obj->reg;
+    size_t i = 0;
+    while (i < reg->nweak) {
+        struct qom__weak *w = &reg->weak[i];
+        qom_object **slot = (qom_object **)(void *)((char *)w->holder + w->offset);
+        if (*slot == obj)
+            *slot = NULL;
+        if (*slot == NULL || w->holder == obj)
+            *w = reg->weak[--reg->nweak];
+        else
+            i++;
+    }
+}
+
 static int qom__get_link(qom_object *obj, qom_property *p, qom_value *out, qom_error *err)
 {
     qom_object *target = *(qom_object **)((char *)obj + p->offset);
@@ -805,7 +848,7 @@ static int qom__get_link(qom_object *obj, qom_property *p, qom_value *out, qom_e
 static int qom__set_link(qom_object *obj, qom_property *p, const qom_value *in, qom_error *err)
 {
     qom_object **slot = (qom_object **)((char *)obj + p->offset), *target = NULL, *old;
-    char buf[128];
+    char buf[160];
     const char *want = qom__link_target(p, buf, sizeof buf);
     bool ambiguous = false;
     if ((in->kind != QOM_VALUE_STR && in->kind != QOM_VALUE_PATH) || in->s == NULL)
@@ -815,17 +858,32 @@ static int qom__set_link(qom_object *obj, qom_property *p, const qom_value *in, 
         target = qom__resolve_locked(obj->reg, in->s, &ambiguous);
         if (target == NULL)
             return ambiguous
-                ? qom__set_error(err, -EINVAL, QOM_ERROR_GENERIC, "Path '%s' is ambiguous", in->s)
+                ? qom__set_error(err, -EINVAL, QOM_ERROR_GENERIC,
+                                 "Path '%s' does not uniquely identify an object", in->s)
                 : qom__set_error(err, -ENOENT, QOM_ERROR_DEVICE_NOT_FOUND,
                                  "Device '%s' not found", in->s);
         if (!qom_type_is_a(target->klass->type, want)) {
             qom_object_unref(target);
             return qom__set_error(err, -EINVAL, QOM_ERROR_GENERIC,
-                                  "Invalid object type '%s' for link '%s', expected '%s'",
-                                  target->klass->type->name, p->name, want);
+                                  "Invalid parameter type for '%s', expected: %s", p->name, want);
         }
-        if (!(p->flags & QOM__P_STRONG))
-            qom_object_unref(target);   /* weak: the slot holds no reference */
+        if (!(p->flags & QOM__P_STRONG)) {
+            /* weak: the slot holds no reference, but is cleared if the
+             * target goes */
+            if (qom__grow((void **)&obj->reg->weak, &obj->reg->wcap, obj->reg->nweak + 1,
+                          sizeof *obj->reg->weak) != 0) {
+                qom_object_unref(target);
+                return qom__set_error(err, -ENOMEM, QOM_ERROR_GENERIC, "Out of memory");
+            }
+            qom_object_unref(target);
+        }
+    }
+    if (!(p->flags & QOM__P_STRONG)) {
+        qom__weak_forget(obj->reg, obj, p->offset);
+        if (target != NULL) {
+            obj->reg->weak[obj->reg->nweak].holder = obj;
+            obj->reg->weak[obj->reg->nweak++].offset = p->offset;
+        }
     }
     old = *slot;
     *slot = target;
@@ -929,10 +987,26 @@ qom_object *qom_object_new(qom_registry *reg, const char *type_name, qom_error *
     return obj;
 }
 
+/* A reference, unless the count already reached 0: an unref that got
+ * there first is waiting for the lock to finalize it. */
+static bool qom__try_ref(qom_object *obj)
+{
+    int r = notify__load_relaxed(&obj->ref);
+    while (r > 0)
+        if (NOTIFY__STD atomic_compare_exchange_weak_explicit(&obj->ref, &r, r + 1,
+                NOTIFY__MO(relaxed), NOTIFY__MO(relaxed)))
+            return true;
+    return false;
+}
+
 void qom_object_ref(qom_object *obj)
 {
-    if (obj != NULL)
-        NOTIFY__STD atomic_fetch_add_explicit(&obj->ref, 1, NOTIFY__MO(relaxed));
+    if (obj != NULL) {
+        int was = NOTIFY__STD atomic_fetch_add_explicit(&obj->ref, 1, NOTIFY__MO(relaxed));
+        NOTIFY_ASSERT(was > 0, "qom_object_ref: the object is being finalized "
+                               "(a subscription passed to deliver is borrowed)");
+        (void)was;
+    }
 }
 
 const char *qom_object_type_name(const qom_object *obj) { return obj->klass->type->name; }
@@ -1018,11 +1092,25 @@ static void qom__on_removed(qom_object *obj, void *opaque);
 /* Under the lock: call fn on obj and every descendant (parents first). */
 static void qom__subtree(qom_object *obj, void (*fn)(qom_object *, void *), void *opaque)
 {
-    size_t i;
+    qom_object **kids;
+    size_t i, n = 0;
     fn(obj, opaque);
+    /* fn may change obj's children (ending subscriptions stored beside
+     * it): walk a snapshot, each child held meanwhile */
+    if (obj->nprops == 0)
+        return;
+    kids = (qom_object **)malloc(obj->nprops * sizeof *kids);
+    if (kids == NULL)
+        return;
     for (i = 0; i < obj->nprops; i++)
-        if (obj->props[i]->flags & QOM__P_CHILD)
-            qom__subtree(obj->props[i]->child, fn, opaque);
+        if ((obj->props[i]->flags & QOM__P_CHILD) && qom__try_ref(obj->props[i]->child))
+            kids[n++] = obj->props[i]->child;
+    for (i = 0; i < n; i++) {
+        if (kids[i]->parent == obj)
+            qom__subtree(kids[i], fn, opaque);
+        qom_object_unref(kids[i]);
+    }
+    free(kids);
 }
 
 static int qom__get_child(qom_object *obj, qom_property *p, qom_value *out, qom_error *err)
@@ -1052,6 +1140,15 @@ int qom_object_add_child(qom_object *parent, const char *name, qom_object *child
         rc = qom__set_error(err, -EBUSY, QOM_ERROR_GENERIC,
                             "Object is already a child of another object");
         goto out;
+    }
+    {
+        qom_object *a;
+        for (a = parent; a != NULL; a = a->parent)
+            if (a == child) {
+                rc = qom__set_error(err, -ELOOP, QOM_ERROR_GENERIC,
+                                    "Cannot add an object below itself");
+                goto out;
+            }
     }
     n = strlen(name);
     if (n >= 3 && strcmp(name + n - 3, "[*]") == 0) {
@@ -1212,6 +1309,7 @@ static void qom__finalize(qom_object *obj)
     obj->flags |= QOM__F_FINALIZED;
     /* no subscription may keep a node on lists about to be cleared */
     qom__forget_source(obj);
+    qom__weak_finalize(obj);
     for (t = obj->klass->type; t != NULL; t = t->parent)
         if (t->instance_finalize != NULL)
             t->instance_finalize(obj);
@@ -1292,18 +1390,16 @@ static qom_object *qom__step(qom_object *obj, const char *name, size_t len)
     return NULL;
 }
 
-/* Under the lock: follow a relative path ("a/b") from obj. */
+/* Under the lock: follow a relative path ("a/b") from obj. Empty
+ * components are skipped, as QEMU does ("//a/" is "/a"). */
 static qom_object *qom__walk(qom_object *obj, const char *path)
 {
     while (obj != NULL && *path) {
         const char *slash = strchr(path, '/');
         size_t len = slash ? (size_t)(slash - path) : strlen(path);
-        if (len == 0)
-            return NULL;
-        obj = qom__step(obj, path, len);
+        if (len != 0)
+            obj = qom__step(obj, path, len);
         path += len + (slash ? 1 : 0);
-        if (slash && !*path)
-            return NULL;   /* trailing slash */
     }
     return obj;
 }
@@ -1313,7 +1409,7 @@ static void qom__partial(qom_object *obj, const char *path, qom_object **found, 
 {
     qom_object *m = qom__walk(obj, path);
     size_t i;
-    if (m != NULL && m != *found) {
+    if (m != NULL) {   /* any second match is ambiguous, as in QEMU */
         *found = m;
         (*count)++;
     }
@@ -1331,7 +1427,7 @@ static qom_object *qom__resolve_locked(qom_registry *reg, const char *path, bool
     if (path == NULL || path[0] == 0)
         return NULL;
     if (path[0] == '/') {
-        found = path[1] ? qom__walk(reg->root, path + 1) : reg->root;
+        found = qom__walk(reg->root, path + 1);
     } else {
         qom__partial(reg->root, path, &found, &count);
         if (count > 1) {
@@ -1340,7 +1436,10 @@ static qom_object *qom__resolve_locked(qom_registry *reg, const char *path, bool
             found = NULL;
         }
     }
-    qom_object_ref(found);
+    /* an object whose last reference is gone (its finalize waiting for
+     * the lock) is as good as not found */
+    if (found != NULL && !qom__try_ref(found))
+        found = NULL;
     return found;
 }
 
@@ -1356,7 +1455,12 @@ qom_object *qom_resolve(qom_registry *reg, const char *path, bool *ambiguous)
 qom_object *qom_resolve_err(qom_registry *reg, const char *path, qom_error *err)
 {
     bool ambiguous;
-    qom_object *o = qom_resolve(reg, path, &ambiguous);
+    qom_object *o;
+    if (path == NULL) {
+        qom__set_error(err, -EINVAL, QOM_ERROR_GENERIC, "Parameter 'path' is missing");
+        return NULL;
+    }
+    o = qom_resolve(reg, path, &ambiguous);
     if (o == NULL) {
         if (ambiguous)
             qom__set_error(err, -EINVAL, QOM_ERROR_GENERIC, "Path '%s' is ambiguous", path);
@@ -1417,7 +1521,9 @@ int qom_property_add(qom_object *obj, const qom_property *def, qom_error *err)
                (p = qom__property_copy(def)) == NULL) {
         rc = qom__set_error(err, -ENOMEM, QOM_ERROR_GENERIC, "Out of memory");
     } else {
-        p->flags &= ~(unsigned)(QOM__P_CHILD | QOM__P_OWNED_STR);
+        /* instance properties are plain get/set: no child, link or event
+         * bookkeeping (those are class properties) */
+        p->flags = 0;
         obj->props[obj->nprops++] = p;
     }
     qom__unlock(obj->reg);
@@ -1559,12 +1665,20 @@ static qom_sink *qom__native_sink_new(qom_native_fn fn, void *opaque)
     return &n->sink;
 }
 
-static void qom__cover_release(notify_sub *node)
+/* A cover has two owners: its list (until its release hook) and its
+ * subscription's chain (until dropped from it). The last one frees it. */
+static void qom__cover_put(qom__cover *c)
 {
-    qom__cover *c = notify_container_of(node, qom__cover, node);
     qom_object *sub = &c->sub->obj;
+    if (NOTIFY__STD atomic_fetch_sub_explicit(&c->owners, 1, NOTIFY__MO(acq_rel)) != 1)
+        return;
     free(c);
     qom__hold_put(sub);
+}
+
+static void qom__cover_release(notify_sub *node)
+{
+    qom__cover_put(notify_container_of(node, qom__cover, node));
 }
 
 /* Under the lock: subscribe one more node of `s` to source's list. */
@@ -1578,6 +1692,7 @@ static int qom__cover_add(qom__subscription *s, qom_object *source, const qom_pr
     notify_sub_set_release(&c->node, qom__cover_release);
     c->sub = s;
     c->source = source;
+    notify__store_relaxed(&c->owners, 2);
     NOTIFY__STD atomic_fetch_add(&s->obj.hold, 1);
     rc = notify_subscribe((notify_list *)(void *)((char *)source + p->offset), &c->node);
     if (rc != 0) {
@@ -1600,8 +1715,9 @@ static void qom__covers_drop(qom__subscription *s, qom_object *only)
         if (only == NULL || c->source == only) {
             *pc = c->next;
             /* never waits (we hold the registry lock); -ENOENT means a
-             * list clear got there first and releases it the same way */
+             * clear of the list got there first: its release still comes */
             notify_unsubscribe_async(&c->node);
+            qom__cover_put(c);
         } else {
             pc = &c->next;
         }
@@ -1660,8 +1776,11 @@ static qom__subscription *qom__sub_new(qom_registry *reg, qom_sink *sink, qom_si
 {
     qom__subscription *s;
     qom_object *obj = qom_object_new(reg, "subscription", err);
-    if (obj == NULL)
+    /* `owned` is ours from here on, success or not */
+    if (obj == NULL) {
+        free(owned);
         return NULL;
+    }
     s = (qom__subscription *)(void *)obj;
     s->sink = sink;
     s->owned_sink = owned;
@@ -1696,10 +1815,8 @@ static int qom__subscribe_locked(qom_object *source, qom_property *p, qom_sink *
     int rc;
     s = qom__sub_new(reg, sink, owned, owner, desc ? desc : "", p->name, NULL, p->event, err);
     free(desc);
-    if (s == NULL) {
-        free(owned);
+    if (s == NULL)
         return err ? err->code : -ENOMEM;
-    }
     qom_object_ref(source);
     s->source = source;
     rc = qom__cover_add(s, source, p);
@@ -1902,17 +2019,30 @@ static void qom__on_added(qom_object *obj, void *opaque)
 static void qom__forget_source(qom_object *obj)
 {
     qom_registry *reg = obj->reg;
-    size_t i;
-    for (i = 0; i < reg->nsubs;) {
+    qom__subscription **end;
+    size_t i, n = 0;
+    for (i = 0; i < reg->nsubs; i++) {
         qom__subscription *s = reg->subs[i];
-        if (s->source == obj && !notify__load_relaxed(&s->dead)) {
-            qom__sub_kill(s);     /* removes s from reg->subs */
-            continue;
-        }
         if (s->type_name != NULL)
             qom__covers_drop(s, obj);
-        i++;
+        else if (s->source == obj)
+            n++;
     }
+    if (n == 0)
+        return;
+    /* ending one may end others (finalizers): a snapshot, each held */
+    end = (qom__subscription **)malloc(n * sizeof *end);
+    if (end == NULL)
+        return;
+    for (i = 0, n = 0; i < reg->nsubs; i++)
+        if (reg->subs[i]->type_name == NULL && reg->subs[i]->source == obj &&
+            qom__try_ref(&reg->subs[i]->obj))   /* at 0, its finalize comes */
+            end[n++] = reg->subs[i];
+    for (i = 0; i < n; i++) {
+        qom__sub_kill(end[i]);
+        qom_object_unref(&end[i]->obj);
+    }
+    free(end);
 }
 
 static void qom__on_removed(qom_object *obj, void *opaque)
@@ -2040,6 +2170,7 @@ void qom_registry_free(qom_registry *reg)
     }
     free(reg->types);
     free(reg->subs);
+    free(reg->weak);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
 }

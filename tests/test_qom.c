@@ -265,7 +265,12 @@ static void test_paths(void **state)
     assert_null(qom_resolve_err(reg, "/nope", &err));
     assert_int_equal(err.cls, QOM_ERROR_DEVICE_NOT_FOUND);
     assert_string_equal(err.message, "Device '/nope' not found");
-    assert_null(qom_resolve(reg, "/machine/peripheral/cd0/", &ambiguous));
+    /* empty components are skipped, as QEMU does */
+    o = qom_resolve(reg, "//machine//peripheral/cd0/", &ambiguous);
+    assert_ptr_equal(o, &cd0->obj);
+    qom_object_unref(o);
+    assert_null(qom_resolve_err(reg, NULL, &err));
+    assert_string_equal(err.message, "Parameter 'path' is missing");
 
     /* a second cd0 elsewhere makes the partial path ambiguous */
     add_cd(reg, "/machine/other", "cd0", "ide-cd");
@@ -363,11 +368,14 @@ static void test_properties(void **state)
     free(s);
     v = qom_value_str("/machine/peripheral");
     assert_int_equal(qom_property_set(o, "parent_bus", &v, &err), -EINVAL);
-    assert_string_equal(err.message,
-                        "Invalid object type 'container' for link 'parent_bus', expected 'bus'");
+    assert_string_equal(err.message, "Invalid parameter type for 'parent_bus', expected: bus");
     v = qom_value_str("/nope");
     assert_int_equal(qom_property_set(o, "parent_bus", &v, &err), -ENOENT);
     assert_int_equal(err.cls, QOM_ERROR_DEVICE_NOT_FOUND);
+    v = qom_value_str("cd0");     /* fine while unique... */
+    assert_int_equal(qom_property_set(o, "owner", &v, &err), 0);
+    v = qom_value_str("");
+    assert_int_equal(qom_property_set(o, "owner", &v, &err), 0);
     {   /* a path can go through a link */
         qom_object *via = qom_resolve(reg, "/machine/peripheral/cd0/parent_bus", NULL);
         assert_ptr_equal(via, bus);
@@ -649,6 +657,94 @@ static void test_lifecycle_events(void **state)
     assert_int_equal(qom_lifecycle_unsubscribe(&s), 0);
 }
 
+static void test_weak_link_cleared_when_target_goes(void **state)
+{
+    qom_registry *reg = (qom_registry *)*state;
+    ide_dev *cd = add_cd(reg, "/machine/peripheral", "cd0", "ide-cd");
+    qom_object *bus = qom_object_new_child(qom_container_get(reg, "/machine"), "ide.1", "bus", NULL);
+    qom_value v = qom_value_str("/machine/ide.1");
+    qom_error err;
+    char *s;
+    assert_int_equal(qom_property_set(&cd->obj, "parent_bus", &v, &err), 0);
+    assert_ptr_equal(cd->bus, bus);
+    qom_object_unparent(bus);                  /* the bus is destroyed */
+    assert_null(cd->bus);
+    s = get_str(&cd->obj, "parent_bus");
+    assert_string_equal(s, "");
+    free(s);
+    assert_null(qom_resolve(reg, "/machine/peripheral/cd0/parent_bus", NULL));
+}
+
+static void test_no_cycles(void **state)
+{
+    qom_registry *reg = (qom_registry *)*state;
+    qom_object *a = qom_container_get(reg, "/a"), *b = qom_container_get(reg, "/a/b");
+    qom_object *loose = qom_object_new(reg, "container", NULL), *inner;
+    qom_error err;
+    inner = qom_object_new_child(loose, "inner", "container", NULL);
+    assert_int_equal(qom_object_add_child(b, "up", a, &err), -EBUSY);   /* a has a parent */
+    assert_int_equal(qom_object_add_child(inner, "x", loose, &err), -ELOOP);
+    assert_string_equal(err.message, "Cannot add an object below itself");
+    assert_int_equal(qom_object_add_child(loose, "self", loose, &err), -ELOOP);
+    qom_object_unref(loose);
+}
+
+static void test_device_clears_its_own_list(void **state)
+{
+    /* notify.h lets a device clear its own event list; its subscription
+     * objects must survive that and be destroyed cleanly later */
+    qom_registry *reg = (qom_registry *)*state;
+    ide_dev *cd = add_cd(reg, "/machine/peripheral", "cd0", "ide-cd");
+    rec_sink r;
+    qom_error err;
+    char *path = NULL, *tpath = NULL;
+    qom_object *sub;
+    rec_init(&r);
+    assert_int_equal(qom_subscribe(&cd->obj, "tray-moved", &r.sink, NULL, &path, &err), 0);
+    assert_int_equal(qom_subscribe_type(reg, "ide-cd", "tray-moved", &r.sink, NULL, &tpath, &err), 0);
+    assert_int_equal(notify_list_clear(&cd->tray_moved.base), 2);
+    emit_tray(cd, true);
+    assert_int_equal(r.events, 0);
+    sub = qom_resolve(reg, path, NULL);
+    qom_object_unparent(sub);
+    qom_object_unref(sub);
+    sub = qom_resolve(reg, tpath, NULL);
+    qom_object_unparent(sub);
+    qom_object_unref(sub);
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(r.released, 2);
+    free(path);
+    free(tpath);
+}
+
+static void test_subtree_removal_reaches_every_object(void **state)
+{
+    /* a subscription stored beside its source, in the container that
+     * leaves the tree: every object still gets its "removed" event */
+    qom_registry *reg = (qom_registry *)*state;
+    qom_object *box = qom_container_get(reg, "/box");
+    ide_dev *a, *b;
+    qom_lifecycle_sub s;
+    static rec_sink r;     /* outlives the test: the type-wide subscription
+                              is released when the registry goes */
+    qom_error err;
+    rec_init(&r);
+    a = add_cd(reg, "/box", "a", "ide-cd");
+    assert_int_equal(qom_subscribe(&a->obj, "tray-moved", &r.sink, box, NULL, &err), 0);
+    b = add_cd(reg, "/box", "b", "ide-cd");
+    assert_int_equal(qom_subscribe_type(reg, "ide-cd", "tray-moved", &r.sink, NULL, NULL, &err), 0);
+    qom_lifecycle_sub_init(&s, on_lifecycle, 0);
+    qom_lifecycle_subscribe(qom_lifecycle(reg), &s);
+    lifecycle_removed = 0;
+    qom_object_ref(&b->obj);
+    qom_object_unparent(box);
+    assert_int_equal(lifecycle_removed, 2);
+    emit_tray(b, true);               /* out of the tree: not covered any more */
+    assert_int_equal(r.events, 0);
+    qom_object_unref(&b->obj);
+    qom_lifecycle_unsubscribe(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest types[] = {
@@ -661,6 +757,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auto_numbering, setup, teardown),
         cmocka_unit_test_setup_teardown(test_properties, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_weak_link_cleared_when_target_goes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_cycles, setup, teardown),
     };
     const struct CMUnitTest events[] = {
         cmocka_unit_test_setup_teardown(test_subscribe_by_get_and_destroy, setup, teardown),
@@ -669,6 +767,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_type_wide_subscription, setup, teardown),
         cmocka_unit_test_setup_teardown(test_destroying_source_ends_subscriptions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_owner_container_drops_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_clears_its_own_list, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subtree_removal_reaches_every_object, setup, teardown),
     };
     int fails = 0;
     fails += cmocka_run_group_tests_name("types", types, NULL, NULL);
