@@ -457,12 +457,6 @@ static inline bool notify_in_emission(void)
     return (notify__tls.nesting & (NOTIFY__T_COUNT | NOTIFY__T_HOOKS)) != 0;
 }
 
-/* Note, from inside an emission, that a release was deferred. */
-static inline void notify__note_deferred(void)
-{
-    notify__tls.nesting |= NOTIFY__T_DEFERRED;
-}
-
 /* The reader fence of pairing P2. With membarrier the writer does the heavy
  * half and this is a compiler barrier; otherwise a full fence. */
 static NOTIFY__FORCE_INLINE void notify__reader_fence(void)
@@ -506,7 +500,14 @@ static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
     if (NOTIFY__LIKELY(--t->nesting == 0)) {
         notify__reader *r = t->slot;
         /* P3: pairs with the GP's load-acquire of `active`. */
+#if NOTIFY__TSAN
+        (void)notify__exchange_seq_cst(&r->active, (uint64_t)0);
+#else
         notify__store_release(&r->active, (uint64_t)0);
+        /* P7: store `active`, fence, load `wanted`; the GP stores `wanted`,
+         * fences, loads `active`: one of us sees the other. */
+        notify__reader_fence();
+#endif
         /* A GP that gave up waiting on us asks us to finish it. */
         if (NOTIFY__UNLIKELY(notify__load_relaxed(&r->wanted)))
             notify__thread_exit_slow(t);
@@ -536,26 +537,27 @@ notify__emit_with(notify_list *list, void *event,
     nx = notify__load_acquire(&list->head);
     if (nx != 0) {
         for (;;) {
-            notify_sub *s;
-            if (NOTIFY__UNLIKELY(nx & NOTIFY__TAG_MASK)) {
-                if (nx & NOTIFY__TAG_END)
-                    break;
-                s = (notify_sub *)(nx & ~NOTIFY__TAG_MASK);
-                if (!notify__admit(list, s)) {
-                    nx = notify__load_acquire(&s->next); /* P1 */
-                    continue;
-                }
-            } else {
-                s = (notify_sub *)nx;
+            /* The common case, kept tight: untagged links. */
+            while (NOTIFY__LIKELY(!(nx & NOTIFY__TAG_MASK))) {
+                ret = invoke((notify_sub *)nx, event);
+                if (NOTIFY__UNLIKELY(ret != 0))
+                    goto out;
+                /* After the call: a callback may have unlinked or tagged
+                 * what follows. */
+                nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
             }
-            ret = invoke(s, event);
-            if (NOTIFY__UNLIKELY(ret != 0))
+            if (nx & NOTIFY__TAG_END)
                 break;
-            /* After the call: a callback may have unlinked or tagged what
-             * follows. */
-            nx = notify__load_acquire(&s->next); /* P1 */
+            nx &= ~NOTIFY__TAG_MASK;
+            if (notify__admit(list, (notify_sub *)nx)) {
+                ret = invoke((notify_sub *)nx, event);
+                if (ret != 0)
+                    break;
+            }
+            nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
         }
     }
+out:
     notify__read_exit(t);
     return ret;
 }
@@ -630,12 +632,18 @@ static struct {
     NOTIFY__ATOMIC(int) tsan_barrier;
     uint64_t done;                            /* (mu) GPs completed */
     uint64_t released;                        /* (mu) hooks of GPs <= this ran */
-    int hooks_running;                        /* (mu) batches being released */
+    struct notify__running *running;          /* (mu) batches being released */
     uint64_t target;                          /* (mu) epoch GP `started` waits for */
     size_t nbatch, cap;                       /* (mu) */
     notify_sub **batch;                       /* (mu) unlinked by GP `started` */
     notify_sub *batch_static[NOTIFY_RECLAIM_BATCH];
 } notify__gp;
+
+/* A batch whose hooks are running, on its runner's stack. */
+struct notify__running {
+    uint64_t gp;
+    struct notify__running *next;
+};
 
 /* Per thread: release hooks running in this thread (0 outside them). */
 static NOTIFY__TLS int notify__in_hooks;
@@ -687,7 +695,17 @@ static void notify__init(void)
 #endif
 }
 
-/* The writer fence of pairing P2. */
+/* A full barrier for the writer side's own store-buffering handshakes. */
+static void notify__full_barrier(void)
+{
+#if NOTIFY__TSAN
+    (void)notify__exchange_seq_cst(&notify__gp.tsan_barrier, 0);
+#else
+    notify__fence_seq_cst();
+#endif
+}
+
+/* The writer fence of pairings P2 and P7. */
 static void notify__writer_fence(void)
 {
 #if NOTIFY_ASYMMETRIC_FENCE
@@ -754,14 +772,33 @@ static void notify__push_dirty(notify_list *list)
     } while (!notify__cas_acq_rel(&notify__gp.dirty, &top, list));
 }
 
-/* `dirty`: 0 idle, 1 queued on the stack, 2 being collected. Only the
- * thread that moves it from 0 pushes; one that finds 2 leaves the push to
- * the collector, whose CAS back to 0 then fails. acq_rel on every side, so
- * a collector's walk sees the state change that marked the list. */
+/* `dirty`: 0 idle, 1 queued on the stack, 2 being collected, 3 being
+ * pushed. Only the thread that moves it from 0 pushes; one that finds 2
+ * re-marks it 1 and the collector, whose CAS back to 0 then fails, pushes
+ * again; one that finds 3 waits the few instructions until the list is on
+ * the stack, so that a GP it then waits for is sure to collect it. acq_rel
+ * on every side, so a collector's walk sees the state change that marked
+ * the list. */
 static void notify__mark_dirty(notify_list *list)
 {
-    if (notify__exchange_acq_rel(&list->dirty, 1u) == 0u)
-        notify__push_dirty(list);
+    unsigned d = notify__load_acquire(&list->dirty);
+    for (;;) {
+        if (d == 0u) {
+            if (notify__cas_acq_rel(&list->dirty, &d, 3u)) {
+                notify__push_dirty(list);
+                notify__store_release(&list->dirty, 1u);
+                return;
+            }
+        } else if (d == 2u) {
+            if (notify__cas_acq_rel(&list->dirty, &d, 1u))
+                return;
+        } else if (d == 1u) {
+            return;
+        } else {
+            notify__cpu_relax();
+            d = notify__load_acquire(&list->dirty);
+        }
+    }
 }
 
 static void notify__list_lock(notify_list *list)
@@ -869,10 +906,14 @@ static void notify__collect(void)
         }
         notify__list_unlock(list);
         if (left) {
-            notify__store_release(&list->dirty, 1u);
+            notify__store_release(&list->dirty, 3u);
             notify__push_dirty(list);
+            notify__store_release(&list->dirty, 1u);
         } else if (!notify__cas_acq_rel(&list->dirty, &being, 0u)) {
-            notify__push_dirty(list);   /* marked again during the walk */
+            /* marked again during the walk (1): queue it again */
+            notify__store_release(&list->dirty, 3u);
+            notify__push_dirty(list);
+            notify__store_release(&list->dirty, 1u);
         }
         list = next_list;
     }
@@ -903,7 +944,13 @@ static int notify__gp_poll(int wait)
             if (a == 0 || a >= target)
                 break;
             if (!wait && n >= 64) {
+                /* P7: ask it to finish the GP as it leaves; then look
+                 * again, in case it left before it could see the request. */
                 notify__store_relaxed(&r->wanted, 1);
+                notify__writer_fence();
+                a = notify__load_acquire(&r->active);
+                if (a == 0 || a >= target)
+                    break;
                 return 0;
             }
             notify__backoff(&n);
@@ -939,8 +986,12 @@ static void notify__release_batch(void)
         notify__gp.batch = notify__gp.batch_static;
         notify__gp.cap = NOTIFY_RECLAIM_BATCH;
     }
+    struct notify__running me, **pp;
+    uint64_t low;
     notify__gp.nbatch = 0;
-    notify__gp.hooks_running++;
+    me.gp = notify__gp.done;
+    me.next = notify__gp.running;
+    notify__gp.running = &me;
     pthread_mutex_unlock(&notify__gp_mu);
     notify__in_hooks++;
     for (i = 0; i < n; i++)
@@ -949,10 +1000,16 @@ static void notify__release_batch(void)
     if (b != local)
         free(b);
     pthread_mutex_lock(&notify__gp_mu);
-    if (--notify__gp.hooks_running == 0) {
-        notify__gp.released = notify__gp.done;
-        pthread_cond_broadcast(&notify__gp_cv);
-    }
+    for (pp = &notify__gp.running; *pp != &me; pp = &(*pp)->next)
+        ;
+    *pp = me.next;
+    /* Released through: just below the oldest batch still running. */
+    low = notify__gp.done;
+    for (pp = &notify__gp.running; *pp != NULL; pp = &(*pp)->next)
+        if ((*pp)->gp - 1 < low)
+            low = (*pp)->gp - 1;
+    notify__gp.released = low;
+    pthread_cond_broadcast(&notify__gp_cv);
 }
 
 /* Under mu: one non-blocking round: finish the GP in flight, or start one
@@ -986,6 +1043,7 @@ static void notify__gp_unlock(void)
     for (;;) {
         notify__reclaim_again();
         pthread_mutex_unlock(&notify__gp_mu);
+        notify__full_barrier();   /* pairs with try_reclaim's */
         if (!notify__load_acquire(&notify__gp.again) ||
             pthread_mutex_trylock(&notify__gp_mu) != 0)
             return;
@@ -1012,9 +1070,16 @@ static void notify__synchronize_until(uint64_t ticket)
 static void notify__try_reclaim(void)
 {
     pthread_once(&notify__gp_once, notify__init);
-    if (pthread_mutex_trylock(&notify__gp_mu) != 0) {
-        /* The holder runs one more round for us before it unlocks. */
+    if (notify__tls.nesting & NOTIFY__T_HOOKS) {
+        /* From a hook this thread runs: the loop running it goes on. */
         notify__store_release(&notify__gp.again, 1);
+        return;
+    }
+    if (pthread_mutex_trylock(&notify__gp_mu) != 0) {
+        /* The holder runs one more round for us before it unlocks (it
+         * checks `again` after unlocking: store-buffering, hence fences). */
+        notify__store_release(&notify__gp.again, 1);
+        notify__full_barrier();
         if (pthread_mutex_trylock(&notify__gp_mu) != 0)
             return;
     }
@@ -1043,15 +1108,34 @@ static void notify__thread_exit(void *arg)
     int work;
     if (r == NULL)
         return;
-    work = (t->nesting & NOTIFY__T_DEFERRED) || notify__load_relaxed(&r->wanted);
     /* A thread that exits inside an emission no longer holds it. */
     notify__store_release(&r->active, (uint64_t)0);
+    notify__full_barrier();   /* P7, as at an emission's end */
+    work = (t->nesting & NOTIFY__T_DEFERRED) || notify__load_relaxed(&r->wanted);
     notify__store_relaxed(&r->wanted, 0);
     t->nesting = 0;
     t->slot = NULL;
     notify__store_release(&r->in_use, 0);
     if (work || notify__load_relaxed(&notify__gp.dirty) != NULL)
         notify__try_reclaim();
+}
+
+/* Whether this thread must not wait for a grace period: inside an
+ * emission, or running release hooks (which a waiter could be waiting on). */
+static int notify__cannot_wait(void)
+{
+    return notify_in_emission() || notify__in_hooks != 0;
+}
+
+/* Note, from inside an emission or from hooks run at its end, that a
+ * release was deferred: the outermost exit, or the loop running the hooks,
+ * finishes it. */
+static void notify__note_deferred(void)
+{
+    if ((notify__tls.nesting & NOTIFY__T_COUNT) == 0)   /* in hooks */
+        notify__store_release(&notify__gp.again, 1);
+    else
+        notify__tls.nesting |= NOTIFY__T_DEFERRED;
 }
 
 /* Emitters call this for a node reached through a CHECK-tagged pointer:
@@ -1173,40 +1257,43 @@ static int notify__unsubscribe(notify_sub *sub, int defer)
         NOTIFY_ASSERT(0, "notify_unsubscribe: sub is NULL");
         return -EINVAL;
     }
-    inside = notify_in_emission();
+    inside = notify__cannot_wait();
     defer |= inside;
     /* Check and walk to the END marker inside a read-side section, so no
-     * node on the way can be released meanwhile; the list itself outlives
-     * its subscribed nodes (the caller's contract). */
+     * node on the way can be released meanwhile, and take the list's lock
+     * before leaving it, so that a notify_list_clear that a GP then lets
+     * return cannot have freed the list under us. */
     t = notify__read_enter();
     rc = notify__check_node(sub, &w);
     if (rc == 0 && !(w & NOTIFY__W_SUBSCRIBED))
         rc = -ENOENT;
     list = rc == 0 ? notify__list_of(sub) : NULL;
-    notify__read_exit(t);
-    if (rc != 0)
-        return rc;
-    if (list == NULL)
-        return -ENOENT;
+    if (list == NULL) {
+        notify__read_exit(t);
+        return rc != 0 ? rc : -ENOENT;
+    }
     notify__list_lock(list);
     slot = notify__find_slot(list, sub);
     rc = slot != NULL ? notify__retire(list, sub) : -ENOENT;
     if (rc != 0) {
         notify__list_unlock(list);
+        notify__read_exit(t);
         return rc;
     }
     if (defer) {
         /* Leave it linked but tagged: emitters skip it from now on and the
          * next GP unlinks and releases it. */
         notify__store_release(slot, notify__load_relaxed(slot) | NOTIFY__TAG_CHECK);
-        notify__list_unlock(list);
         notify__mark_dirty(list);
+        notify__list_unlock(list);
+        notify__read_exit(t);
         if (inside)
             notify__note_deferred();
         return 0;
     }
     notify__store_release(slot, notify__slot_value(list, slot, notify__load_relaxed(&sub->next)));
     notify__list_unlock(list);
+    notify__read_exit(t);
     /* P5: any GP numbered above `ticket` starts after the unlink. */
     ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0);
     notify__synchronize_until(ticket + 1);
@@ -1285,7 +1372,7 @@ int notify_list_clear(notify_list *list)
         return -EINVAL;
     }
     n = notify__retire_all(list, &linked);
-    if (notify_in_emission())
+    if (notify__cannot_wait())
         return n;
     /* Outside an emission the list must be left fully quiet, so that its
      * owner may free it: every retired node unlinked and released (also by
@@ -1336,19 +1423,16 @@ void notify_reclaim(void)
 int notify_synchronize(void)
 {
     uint64_t ticket;
-    if (notify_in_emission())
+    if (notify__cannot_wait())
         return -EDEADLK;
     ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0) + 1; /* P5 */
     notify__synchronize_until(ticket);
     /* Also wait for the release hooks of that GP and those before it,
-     * whichever thread runs them; not from inside a hook, which would wait
-     * for itself. */
-    if (notify__in_hooks == 0) {
-        pthread_mutex_lock(&notify__gp_mu);
-        while (notify__gp.released < ticket)
-            pthread_cond_wait(&notify__gp_cv, &notify__gp_mu);
-        notify__gp_unlock();
-    }
+     * whichever thread runs them. */
+    pthread_mutex_lock(&notify__gp_mu);
+    while (notify__gp.released < ticket)
+        pthread_cond_wait(&notify__gp_cv, &notify__gp_mu);
+    notify__gp_unlock();
     return 0;
 }
 

@@ -216,33 +216,43 @@ static double run_threads(int threads, int churn, double seconds, double *churn_
 int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
-    int reps = quick ? 5 : 11;
+    int reps = quick ? 7 : 21;
     static const int sizes[] = { 0, 1, 8, 64, 1024 };
     enum { NSIZES = 5, NIMPL = 3 };
     static const char *names[NIMPL] = { "qomnotify", "plain loop", "urcu-memb" };
     double (*fns[NIMPL])(int, long) = { bench_qomnotify, bench_plain, bench_urcu };
-    double samples[NIMPL][32], med[NSIZES][NIMPL];
+    double samples[NIMPL][32], med[NSIZES][NIMPL], ratio_p[32], ratio_u[32];
     int si, r, k;
 
     urcu_memb_register_thread();
 
-    printf("## notify.h emission cost (ns per emit, median of %d runs)\n\n", reps);
+    printf("## notify.h emission cost (ns per emit, median of %d runs; ratios are medians of "
+           "per-run ratios)\n\n", reps);
     printf("| subscribers | qomnotify | plain loop | urcu-memb | qomnotify / plain | qomnotify / urcu | target |\n");
     printf("| ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for (si = 0; si < NSIZES; si++) {
         int n = sizes[si];
-        long iters = (long)(10e6 / (1.0 + 1.5 * n));
+        long iters = (long)(4e6 / (1.0 + 1.5 * n));
         char target[64] = "";
         double rp, ru;
         if (iters < 2000)
             iters = 2000;
-        for (r = 0; r < reps; r++)
-            for (k = 0; k < NIMPL; k++)
-                samples[k][r] = fns[k](n, iters);
+        /* Each repetition runs the implementations back to back, in an
+         * order that alternates (ABC, CBA), and yields one ratio per pair;
+         * ratios are the medians of those, which drift in the machine's
+         * speed between repetitions does not bias. */
+        for (r = 0; r < reps; r++) {
+            for (k = 0; k < NIMPL; k++) {
+                int kk = (r & 1) ? NIMPL - 1 - k : k;
+                samples[kk][r] = fns[kk](n, iters);
+            }
+            ratio_p[r] = samples[0][r] / samples[1][r];
+            ratio_u[r] = samples[0][r] / samples[2][r];
+        }
         for (k = 0; k < NIMPL; k++)
             med[si][k] = median(samples[k], reps);
-        rp = med[si][0] / med[si][1];
-        ru = med[si][0] / med[si][2];
+        rp = median(ratio_p, reps);
+        ru = median(ratio_u, reps);
         if (n == 0)
             snprintf(target, sizeof target, "<= 1.2x plain: %s", verdict(rp <= 1.2));
         else if (n <= 64)
