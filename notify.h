@@ -785,8 +785,13 @@ static void notify__mark_dirty(notify_list *list)
     for (;;) {
         if (d == 0u) {
             if (notify__cas_acq_rel(&list->dirty, &d, 3u)) {
+                unsigned pushing = 3u;
                 notify__push_dirty(list);
-                notify__store_release(&list->dirty, 1u);
+                /* Only if no collector took the list from the stack
+                 * meanwhile: one that did owns its state now (2, or 0
+                 * once walked), and a plain store would leave it marked
+                 * but off the stack for good. */
+                notify__cas_acq_rel(&list->dirty, &pushing, 1u);
                 return;
             }
         } else if (d == 2u) {

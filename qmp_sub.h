@@ -98,7 +98,7 @@ struct qmp_json {
     qmp_json *next;           /* next member of the parent */
 };
 
-/* The member `key` of an object, or NULL. */
+/* The member `key` of an object (the last, if repeated), or NULL. */
 const qmp_json *qmp_json_member(const qmp_json *object, const char *key);
 
 /* Memory for parsed values, reused from parse to parse. */
@@ -419,13 +419,13 @@ static qmp_json *qmp__node(qmp_json_arena *a)
 
 const qmp_json *qmp_json_member(const qmp_json *object, const char *key)
 {
-    const qmp_json *m;
+    const qmp_json *m, *found = NULL;
     if (object == NULL || object->type != QMP_JSON_OBJECT)
         return NULL;
     for (m = object->child; m != NULL; m = m->next)
         if (strcmp(m->key, key) == 0)
-            return m;
-    return NULL;
+            found = m;   /* a repeated key: the last one wins, as in QEMU */
+    return found;
 }
 
 typedef struct qmp__parser {
@@ -1416,7 +1416,6 @@ static void qmp__set_release(notify_sub *node)
 static void qmp__set_retire(qmp__set *old)
 {
     if (old != NULL) {
-        notify_sub_init(&old->free_node, NULL, 0);
         notify_defer(&old->free_node, qmp__set_release);
     }
 }
@@ -1427,7 +1426,7 @@ static qmp__set *qmp__set_copy(const qmp__set *old, size_t extra)
     qmp__set *s = (qmp__set *)malloc(offsetof(qmp__set, v) + (n + extra + 1) * sizeof(void *));
     if (s == NULL)
         return NULL;
-    memset(s, 0, offsetof(qmp__set, v));
+    memset((void *)s, 0, offsetof(qmp__set, v));
     s->n = n;
     if (n != 0)
         memcpy(s->v, old->v, n * sizeof(void *));
@@ -1984,7 +1983,6 @@ static void qmp__sub_obj_finalize(qom_object *obj)
     /* emitters may still compare the pointer, never follow it */
     if (sub->source != NULL)
         qom_object_unref(sub->source);
-    notify_sub_init(&sub->free_node, NULL, 0);
     notify_defer(&sub->free_node, qmp__sub_release);
     so->sub = NULL;
 }
@@ -2286,7 +2284,6 @@ void qmp_session_free(qmp_session *s)
     qmp_writer_free(&s->reply);
     qmp_writer_free(&s->ret);
     /* emitters may still be queueing to it: free it after them */
-    notify_sub_init(&s->free_node, NULL, 0);
     notify_defer(&s->free_node, qmp__session_release);
 }
 

@@ -322,8 +322,9 @@ int qom_subscribe(qom_object *source, const char *property, qom_sink *sink,
 typedef void (*qom_native_fn)(void *opaque, qom_object *source, const void *payload);
 int qom_subscribe_native(qom_object *source, const char *property, qom_native_fn fn,
                          void *opaque, qom_object *owner, char **path_out, qom_error *err);
-/* Every object of `type_name` (and subtypes) in the tree that has event
- * property `property`, now and later, as one subscription object. */
+/* Every object of `type_name` and its subtypes in the tree, now and later,
+ * as one subscription object; `type_name` itself must have the event
+ * property `property` (declared by it or an ancestor). */
 int qom_subscribe_type(qom_registry *reg, const char *type_name, const char *property,
                        qom_sink *sink, qom_object *owner, char **path_out, qom_error *err);
 int qom_subscribe_type_native(qom_registry *reg, const char *type_name,
