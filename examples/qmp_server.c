@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -122,6 +123,7 @@ typedef struct {
     ide_cd *devs[MAX_DEVICES];
     size_t ndevs;
     atomic_bool stop;
+    atomic_int bursts;            /* x-tray-burst threads still running */
 } app;
 
 /* The device with that id and a reference to it, or NULL. `remove`: the
@@ -239,6 +241,61 @@ static int cmd_close_tray(qmp_session *s, const qmp_json *args, qmp_writer *ret,
     return set_tray((app *)opaque, arg_str(args, "id"), false, err);
 }
 
+/* x-tray-burst {id, count}: a benchmark aid, not in QEMU (hence "x-"). A
+ * thread of its own, like a device doing work, emits `count` tray events
+ * as fast as it can while the transport drains them; the reply comes at
+ * once. The tray state itself is left alone. */
+typedef struct {
+    app *a;
+    ide_cd *cd;                   /* a reference of the burst's */
+    long count;
+} burst;
+
+static void *burst_thread(void *opaque)
+{
+    burst *b = (burst *)opaque;
+    long i;
+    for (i = 0; i < b->count && !atomic_load(&b->a->stop); i++) {
+        tray_moved_event ev;
+        ev.device = "";
+        ev.tray_open = (i & 1) == 0;
+        ev.id = b->cd->dev.id;
+        tray_moved_emit(&b->cd->tray_moved, &ev);
+    }
+    qom_object_unref(&b->cd->dev.parent_obj);
+    atomic_fetch_sub(&b->a->bursts, 1);
+    free(b);
+    return NULL;
+}
+
+static int cmd_tray_burst(qmp_session *s, const qmp_json *args, qmp_writer *ret,
+                          qmp_error *err, void *opaque)
+{
+    app *a = (app *)opaque;
+    const char *id = arg_str(args, "id");
+    burst *b = (burst *)malloc(sizeof *b);
+    pthread_t t;
+    (void)s; (void)ret;
+    if (b == NULL)
+        return qmp_error_set(err, "GenericError", "Out of memory");
+    b->a = a;
+    b->count = (long)qmp_json_member(args, "count")->v.i;
+    b->cd = device_find(a, id, false);
+    if (b->cd == NULL) {
+        free(b);
+        return qmp_error_set(err, "DeviceNotFound", "Device '%s' not found", id);
+    }
+    atomic_fetch_add(&a->bursts, 1);
+    if (pthread_create(&t, NULL, burst_thread, b) != 0) {
+        atomic_fetch_sub(&a->bursts, 1);
+        qom_object_unref(&b->cd->dev.parent_obj);
+        free(b);
+        return qmp_error_set(err, "GenericError", "Cannot start a thread");
+    }
+    pthread_detach(t);
+    return 0;
+}
+
 /* QEMU's id_wellformed: a letter, then letters, digits, '-', '.', '_'. */
 static bool id_wellformed(const char *id)
 {
@@ -294,6 +351,8 @@ static int cmd_device_del(qmp_session *s, const qmp_json *args, qmp_writer *ret,
 static const qmp_arg OPEN_TRAY_ARGS[] = { { "id", QMP_ARG_STR, false },
                                           { "force", QMP_ARG_BOOL, true }, END_ARGS };
 static const qmp_arg ID_ARGS[] = { { "id", QMP_ARG_STR, false }, END_ARGS };
+static const qmp_arg BURST_ARGS[] = { { "id", QMP_ARG_STR, false },
+                                      { "count", QMP_ARG_INT, false }, END_ARGS };
 static const qmp_arg DEVICE_ADD_ARGS[] = { { "driver", QMP_ARG_STR, false },
                                            { "id", QMP_ARG_STR, false }, END_ARGS };
 
@@ -493,6 +552,7 @@ int main(int argc, char **argv)
     }
     pthread_mutex_init(&a.lock, NULL);
     atomic_init(&a.stop, false);
+    atomic_init(&a.bursts, 0);
     if ((a.reg = qom_registry_new()) == NULL)
         return 1;
     qmp_error_set(&err, "GenericError", "setup failed");
@@ -509,7 +569,8 @@ int main(int argc, char **argv)
         qmp_server_add_command(srv, "blockdev-open-tray", OPEN_TRAY_ARGS, cmd_open_tray, &a) ||
         qmp_server_add_command(srv, "blockdev-close-tray", ID_ARGS, cmd_close_tray, &a) ||
         qmp_server_add_command(srv, "device_add", DEVICE_ADD_ARGS, cmd_device_add, &a) ||
-        qmp_server_add_command(srv, "device_del", ID_ARGS, cmd_device_del, &a))
+        qmp_server_add_command(srv, "device_del", ID_ARGS, cmd_device_del, &a) ||
+        qmp_server_add_command(srv, "x-tray-burst", BURST_ARGS, cmd_tray_burst, &a))
         goto out;
 
     /* a broken connection is an error from write(), not a death */
@@ -526,6 +587,8 @@ int main(int argc, char **argv)
     serve(srv, lfd);              /* closes every session when done */
     atomic_store_explicit(&a.stop, true, memory_order_release);
     pthread_join(thread, NULL);
+    while (atomic_load(&a.bursts) != 0)   /* they see `stop` and end */
+        sched_yield();
     rc = quit ? 0 : 1;
 out:
     if (lfd >= 0) {
