@@ -189,11 +189,18 @@ typedef void (*qmp_marshal_fn)(qmp_writer *w, const void *payload);
 typedef struct qmp_event_type {
     const char *name;
     qmp_marshal_fn data;      /* NULL: "data": {} */
+    /* Optional, made by QMP_DEFINE_EVENT: the constant text between the
+     * microseconds and the data, `}, "event": "NAME", "data": `. */
+    const char *middle;
+    size_t middle_len;
 } qmp_event_type;
-/* `var`: a qmp_event_type for events named `name` with payload `type`. Put
- * &var in the event property's qom_event_info.marshal. */
+/* `var`: a qmp_event_type for events named `name` (a string literal of
+ * plain ASCII) with payload `type`. Put &var in the event property's
+ * qom_event_info.marshal. */
 #define QMP_DEFINE_EVENT(var, name, type) \
-    static const qmp_event_type var = { (name), type##__qmp_write_any }
+    static const qmp_event_type var = { \
+        name, type##__qmp_write_any, "}, \"event\": \"" name "\", \"data\": ", \
+        sizeof("}, \"event\": \"" name "\", \"data\": ") - 1 }
 
 /* The whole event, as QEMU writes it: {"timestamp": {"seconds": S,
  * "microseconds": U}, "event": NAME, "data": {...}} and CRLF. */
@@ -1022,11 +1029,10 @@ void qmp__w_string(qmp_writer *w, const char *s, size_t n)
     o = w->buf + w->len;
     *o++ = '"';
     while (p < end) {
-        const unsigned char *run = p;
+        /* the common bytes, copied as they are scanned (strings on the
+         * wire are short: no call to memcpy) */
         while (p < end && !qmp__esc[*p])
-            p++;
-        memcpy(o, run, (size_t)(p - run));
-        o += p - run;
+            *o++ = (char)*p++;
         if (p >= end)
             break;
         switch (*p) {
@@ -1073,22 +1079,41 @@ static const char qmp__digits2[201] =
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
 
+static unsigned qmp__digits(uint64_t v)
+{
+    unsigned n = 1;
+    for (;;) {
+        if (v < 10) return n;
+        if (v < 100) return n + 1;
+        if (v < 1000) return n + 2;
+        if (v < 10000) return n + 3;
+        v /= 10000;
+        n += 4;
+    }
+}
+
+/* Digits written straight into the buffer, two at a time, from the end. */
 void qmp__w_u64(qmp_writer *w, uint64_t v)
 {
-    char tmp[24], *e = tmp + sizeof tmp, *b = e;
+    unsigned n = qmp__digits(v);
+    char *o;
+    if (qmp__reserve(w, n) != 0)
+        return;
+    o = w->buf + w->len + n;
+    w->len += n;
     while (v >= 100) {
         unsigned r = (unsigned)(v % 100);
         v /= 100;
-        b -= 2;
-        memcpy(b, qmp__digits2 + 2 * r, 2);
+        o -= 2;
+        o[0] = qmp__digits2[2 * r];
+        o[1] = qmp__digits2[2 * r + 1];
     }
     if (v >= 10) {
-        b -= 2;
-        memcpy(b, qmp__digits2 + 2 * v, 2);
+        o[-2] = qmp__digits2[2 * v];
+        o[-1] = qmp__digits2[2 * v + 1];
     } else {
-        *--b = (char)('0' + v);
+        o[-1] = (char)('0' + v);
     }
-    qmp__raw(w, b, (size_t)(e - b));
 }
 
 void qmp__w_i64(qmp_writer *w, int64_t v)
@@ -1221,9 +1246,13 @@ static void qmp__event_head(qmp_writer *w, const qmp_event_type *t, const void *
     qmp__w_i64(w, seconds);
     qmp__lit(w, ", \"microseconds\": ");
     qmp__w_i64(w, microseconds);
-    qmp__lit(w, "}, \"event\": ");
-    qmp__w_string(w, t->name, strlen(t->name));
-    qmp__lit(w, ", \"data\": ");
+    if (t->middle != NULL) {
+        qmp__raw(w, t->middle, t->middle_len);
+    } else {
+        qmp__lit(w, "}, \"event\": ");
+        qmp__w_string(w, t->name, strlen(t->name));
+        qmp__lit(w, ", \"data\": ");
+    }
     if (t->data != NULL && payload != NULL)
         t->data(w, payload);
     else
@@ -1595,7 +1624,7 @@ static void qmp__dropped_data(qmp_writer *w, const void *payload)
     qmp__w_u64(w, *(const uint64_t *)payload);
     qmp__lit(w, "}");
 }
-static const qmp_event_type qmp__events_dropped = { "EVENTS_DROPPED", qmp__dropped_data };
+static const qmp_event_type qmp__events_dropped = { "EVENTS_DROPPED", qmp__dropped_data, NULL, 0 };
 
 /* Report drops, if any and if there is room now: before any further event. */
 static void qmp__flush_dropped(qmp_session *s)
@@ -1714,6 +1743,8 @@ static qmp__body *qmp__body_of(qmp__emission *e)
     if (t == NULL) {
         fallback.name = e->event->name;
         fallback.data = NULL;
+        fallback.middle = NULL;
+        fallback.middle_len = 0;
         t = &fallback;
     }
     qmp_writer_init(&w);
