@@ -124,17 +124,19 @@ static void send_all(int fd, const char *p, size_t n)
 /* Read until `lines` CRLF-terminated lines have come; count those that
  * contain `needle` into *hits (when given). */
 static char rbuf[1 << 20];
+static size_t have;   /* bytes read but not yet consumed, kept between calls */
 static void read_lines(int fd, long lines, const char *needle, long *hits)
 {
-    size_t have = 0;
     while (lines > 0) {
-        ssize_t k = read(fd, rbuf + have, sizeof rbuf - have - 1);
         char *p, *nl, *start = rbuf;
-        if (k <= 0) {
-            fprintf(stderr, "read: connection ended\n");
-            exit(1);
+        if (memchr(rbuf, '\n', have) == NULL) {
+            ssize_t k = read(fd, rbuf + have, sizeof rbuf - have - 1);
+            if (k <= 0) {
+                fprintf(stderr, "read: connection ended\n");
+                exit(1);
+            }
+            have += (size_t)k;
         }
-        have += (size_t)k;
         rbuf[have] = '\0';
         for (p = rbuf; lines > 0 && (nl = memchr(p, '\n', have - (size_t)(p - rbuf))) != NULL;
              p = nl + 1) {
@@ -152,6 +154,7 @@ static int session(const char *path, const char *caps)
 {
     int fd = connect_to(path);
     char cmd[256];
+    have = 0;
     read_lines(fd, 1, NULL, NULL);   /* greeting */
     snprintf(cmd, sizeof cmd,
              "{\"execute\":\"qmp_capabilities\",\"arguments\":{\"enable\":[%s]}}\n", caps);
@@ -164,7 +167,9 @@ static double qom_get_rate(const char *path, long n)
 {
     static const char cmd[] = "{\"execute\":\"qom-get\",\"arguments\":{\"path\":"
                               "\"/machine/peripheral/cd0\",\"property\":\"tray-open\"}}\n";
-    int fd = session(path, "");
+    /* a subscriptions session that subscribes to nothing: replies only, no
+     * heartbeat events among them */
+    int fd = session(path, "\"subscriptions\"");
     char *all = malloc((sizeof cmd - 1) * (size_t)n);
     long i;
     double t0, t1;
@@ -202,46 +207,49 @@ static double event_rate(const char *path, long n, long *received, long *dropped
                               "\"/machine/peripheral/cd0\",\"property\":\"tray-moved\"}}\n";
     int fd = session(path, "\"subscriptions\"");
     char cmd[256];
-    long got = 0, lines = 0;
     double t0, t1;
     send_all(fd, sub, sizeof sub - 1);
     read_lines(fd, 1, NULL, NULL);
+    have = 0;   /* nothing else can have come yet: no events before the burst */
     snprintf(cmd, sizeof cmd,
              "{\"execute\":\"x-tray-burst\",\"arguments\":{\"id\":\"cd0\",\"count\":%ld}}\n", n);
     t0 = now_ns();
     send_all(fd, cmd, strlen(cmd));
     *dropped = 0;
-    /* every event line, plus the reply, plus EVENTS_DROPPED reports */
-    for (;;) {
-        size_t have = 0;
+    *received = 0;
+    have = 0;
+    /* whole lines only (a partial one waits for the rest): events, drop
+     * reports with their counts, and the reply */
+    while (*received + *dropped < n) {
         struct pollfd pfd = { fd, POLLIN, 0 };
+        char *p, *nl, *start = rbuf;
         ssize_t k;
-        char *p, *nl;
         if (poll(&pfd, 1, 5000) <= 0)
             break;   /* nothing for 5 s: report what came */
-        k = read(fd, rbuf, sizeof rbuf - 1);
+        k = read(fd, rbuf + have, sizeof rbuf - have - 1);
         if (k <= 0)
             break;
-        have = (size_t)k;
-        rbuf[have] = '\0';
-        for (p = rbuf; (nl = memchr(p, '\n', have - (size_t)(p - rbuf))) != NULL; p = nl + 1)
-            lines++;
-        got += (long)k;
-        /* count events by lines; drops come as EVENTS_DROPPED counts */
-        for (p = rbuf; (p = memmem(p, have - (size_t)(p - rbuf), "\"count\": ", 9)) != NULL; p += 9)
-            *dropped += strtol(p + 9, NULL, 10);
-        if (lines - 1 + *dropped >= n)
-            break;
+        have += (size_t)k;
+        for (p = rbuf; (nl = memchr(p, '\n', have - (size_t)(p - rbuf))) != NULL; p = nl + 1) {
+            /* one search per line: the event's name follows "event": " */
+            char *c = memmem(p, (size_t)(nl - p), "\"event\": \"", 10);
+            if (c != NULL && memcmp(c + 10, "EVENTS_DROPPED", 14) == 0)
+                *dropped += strtol(strstr(c, "\"count\": ") + 9, NULL, 10);
+            else if (c != NULL)
+                (*received)++;
+            start = nl + 1;
+        }
+        have -= (size_t)(start - rbuf);
+        memmove(rbuf, start, have);
     }
     t1 = now_ns();
-    *received = lines - 1;   /* the reply */
     close(fd);
-    (void)got;
     return (double)*received / ((t1 - t0) / 1e9);
 }
 
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);
     int quick = 0, reps, r;
     const char *server = NULL;
     double m[32], s[32], p[32], ratio[32];
