@@ -119,9 +119,14 @@
 #ifndef NOTIFY_H
 #define NOTIFY_H
 
-#define NOTIFY_VERSION_MAJOR 0
-#define NOTIFY_VERSION_MINOR 1
-#define NOTIFY_VERSION_PATCH 0
+/* The project's version (the three headers share it). */
+#define QOMNOTIFY_VERSION_MAJOR 0
+#define QOMNOTIFY_VERSION_MINOR 1
+#define QOMNOTIFY_VERSION_PATCH 0
+#define QOMNOTIFY_VERSION "0.1.0"
+#define NOTIFY_VERSION_MAJOR QOMNOTIFY_VERSION_MAJOR
+#define NOTIFY_VERSION_MINOR QOMNOTIFY_VERSION_MINOR
+#define NOTIFY_VERSION_PATCH QOMNOTIFY_VERSION_PATCH
 
 /* ------------------------------------------------------------------------
  * Configuration

@@ -198,7 +198,7 @@ typedef struct qmp_event_type {
  * plain ASCII) with payload `type`. Put &var in the event property's
  * qom_event_info.marshal. */
 #define QMP_DEFINE_EVENT(var, name, type) \
-    static const qmp_event_type var = { \
+    static NOTIFY__UNUSED const qmp_event_type var = { \
         name, type##__qmp_write_any, "}, \"event\": \"" name "\", \"data\": ", \
         sizeof("}, \"event\": \"" name "\", \"data\": ") - 1 }
 
