@@ -4531,7 +4531,7 @@ static void qmp__reader_error(qmp_reader *r, const char *msg, unsigned char c)
     r->fn(r->opaque, NULL, msg);
 }
 
-static void qmp__reader_complete(qmp_reader *r)
+static int qmp__reader_complete(qmp_reader *r)
 {
     const qmp_json *msg = NULL;
     const char *error = "JSON parse error";
@@ -4544,6 +4544,7 @@ static void qmp__reader_complete(qmp_reader *r)
         r->fn(r->opaque, msg, NULL);
     else
         r->fn(r->opaque, NULL, rc == -ENOMEM ? "Out of memory" : error);
+    return rc;
 }
 
 static int qmp__is_delim(unsigned char c)
@@ -4563,8 +4564,12 @@ int qmp_reader_feed(qmp_reader *r, const void *data, size_t n)
                 r->skipping = 0;
             continue;
         }
-        if (r->scalar && qmp__is_delim(c))
-            qmp__reader_complete(r);   /* a top-level scalar ends before it */
+        if (r->scalar && qmp__is_delim(c) && qmp__reader_complete(r) != 0 && c != '\n') {
+            /* a top-level scalar ends before its delimiter; garbage words
+             * (`hello world`) get one error for the line, not one each */
+            r->skipping = 1;
+            continue;
+        }
         if (r->len == 0 && !r->scalar) {
             /* between messages */
             if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
@@ -4584,15 +4589,15 @@ int qmp_reader_feed(qmp_reader *r, const void *data, size_t n)
                 continue;
             }
         } else if (r->in_string) {
-            if (r->escape) {
+            if (c < 0x20) {
+                qmp__reader_error(r, "JSON parse error, control character in string", c);
+                continue;
+            } else if (r->escape) {
                 r->escape = 0;
             } else if (c == '\\') {
                 r->escape = 1;
             } else if (c == '"') {
                 r->in_string = 0;
-            } else if (c < 0x20) {
-                qmp__reader_error(r, "JSON parse error, control character in string", c);
-                continue;
             }
         } else if (r->scalar) {
             if (c < 0x20 || c >= 0x7F) {
@@ -5037,7 +5042,8 @@ typedef struct qmp__sub_obj {
     char *source, *property, *event, *session;
     bool type_wide;
     uint64_t throttle_ms;
-    qmp__sub *sub;
+    qmp_server *srv;           /* set before `sub` is published */
+    qmp__sub *sub;             /* (server lock) NULL once detached */
 } qmp__sub_obj;
 
 struct qmp_session {
@@ -5403,8 +5409,12 @@ size_t qmp_session_read(qmp_session *s, void *buf, size_t cap)
             s->cur = NULL;
         }
     }
-    if (done == 0 && notify__load_relaxed(&s->dropped) != 0)
-        qmp__flush_dropped(s);   /* drained: report drops now, not at the next event */
+    if (done == 0 && notify__load_relaxed(&s->dropped) != 0) {
+        /* drained: report drops now, not at the next event */
+        qmp__flush_dropped(s);
+        if (notify__load_relaxed(&s->dropped) == 0)
+            return qmp_session_read(s, buf, cap);
+    }
     return done;
 }
 
@@ -5678,17 +5688,21 @@ static void qmp__sub_release(notify_sub *node)
     free(sub);
 }
 
-/* The subscription object's finalizer (registry lock held): stop
- * delivering; the record goes once no emitter can reach it. */
-static void qmp__sub_obj_finalize(qom_object *obj)
+/* Stop a subscription (registry lock held): its object is leaving the
+ * tree, or being finalized. Emitters stop finding the record at once; it
+ * is freed once none can still hold it. Idempotent. */
+static void qmp__sub_detach(qmp__sub_obj *so)
 {
-    qmp__sub_obj *so = (qmp__sub_obj *)(void *)obj;
-    qmp__sub *sub = so->sub, **pp;
-    qmp_server *srv;
-    if (sub == NULL)
-        return;
-    srv = sub->tap->srv;
+    qmp__sub *sub, **pp;
+    qmp_server *srv = so->srv;
+    if (srv == NULL)
+        return;   /* never published */
     pthread_mutex_lock(&srv->lock);
+    sub = so->sub;
+    if (sub == NULL) {
+        pthread_mutex_unlock(&srv->lock);
+        return;
+    }
     qmp__set_remove(&sub->tap->subs, sub);
     for (pp = &sub->session->subs; *pp != NULL; pp = &(*pp)->session_next)
         if (*pp == sub) {
@@ -5697,12 +5711,17 @@ static void qmp__sub_obj_finalize(qom_object *obj)
             break;
         }
     sub->obj = NULL;
+    so->sub = NULL;
     pthread_mutex_unlock(&srv->lock);
     /* emitters may still compare the pointer, never follow it */
     if (sub->source != NULL)
         qom_object_unref(sub->source);
     notify_defer(&sub->free_node, qmp__sub_release);
-    so->sub = NULL;
+}
+
+static void qmp__sub_obj_finalize(qom_object *obj)
+{
+    qmp__sub_detach((qmp__sub_obj *)(void *)obj);
 }
 
 static void qmp__sub_class_init(qom_class *k, void *data)
@@ -5753,8 +5772,9 @@ static int qmp__subscribe(qmp_session *s, qom_object *source, const char *type_n
     qmp_writer w;
     bool full;
 
-    if (throttle_ms < 0) {
-        qmp_error_set(err, "GenericError", "Parameter 'throttle-ms' expects a value >= 0");
+    if (throttle_ms < 0 || throttle_ms > 86400000) {
+        qmp_error_set(err, "GenericError",
+                      "Parameter 'throttle-ms' expects a value from 0 to 86400000");
         goto fail;
     }
     pthread_mutex_lock(&srv->lock);
@@ -5829,6 +5849,7 @@ static int qmp__subscribe(qmp_session *s, qom_object *source, const char *type_n
     }
     sub->source = source;
     source = NULL;
+    so->srv = srv;
     pthread_mutex_lock(&srv->lock);
     if (qmp__set_add(&tap->subs, sub) != 0) {
         pthread_mutex_unlock(&srv->lock);
@@ -5868,14 +5889,21 @@ fail:
     return -1;
 }
 
-/* A source left the tree: its path subscriptions end (registry lock held). */
+/* Registry lock held. An object leaving the tree: if it is one of our
+ * subscription objects, it stops (whoever still holds a reference); if it
+ * is the source of path subscriptions, they end. */
 static int qmp__on_lifecycle(qom_lifecycle_sub *node, const qom_lifecycle_event *ev)
 {
     qmp_server *srv = notify_container_of(node, qmp_server, lifecycle);
+    qom_object *so = qom_dynamic_cast(ev->obj, "qmp-subscription");
     qom_object **doomed = NULL;
     size_t n = 0, cap = 0, i, j;
     if (ev->added)
         return 0;
+    if (so != NULL) {
+        qmp__sub_detach((qmp__sub_obj *)(void *)so);
+        return 0;
+    }
     pthread_mutex_lock(&srv->lock);
     for (i = 0; i < srv->ntaps; i++) {
         qmp__set *subs = notify__load_relaxed(&srv->taps[i]->subs);
@@ -5891,6 +5919,8 @@ static int qmp__on_lifecycle(qom_lifecycle_sub *node, const qom_lifecycle_event 
                 doomed = d;
                 cap = c;
             }
+            /* `obj` is in the tree while `sub->obj` is set (detach clears
+             * it as the object leaves), so the tree's reference keeps it */
             qom_object_ref(sub->obj);
             doomed[n++] = sub->obj;
         }
@@ -6001,7 +6031,11 @@ void qmp_session_free(qmp_session *s)
     s->reader = NULL;
     qmp_writer_free(&s->reply);
     qmp_writer_free(&s->ret);
-    /* emitters may still be queueing to it: free it after them */
+    /* Emitters may still be queueing to it (and calling on_output): wait
+     * for them where waiting is allowed, so that the transport may free
+     * what `opaque` points to on return; else free it after them. */
+    if (!notify_in_emission())
+        notify_synchronize();
     notify_defer(&s->free_node, qmp__session_release);
 }
 
@@ -6324,6 +6358,18 @@ static qom_object *qmp__resolve(qmp_session *s, const char *path, qmp_error *err
     return obj;
 }
 
+/* qom-list's entries: QEMU 7.2 writes no description there. */
+static void qmp__write_prop_brief(void *opaque, const qom_property *p)
+{
+    qmp_writer *w = (qmp_writer *)opaque;
+    qmp_write_object_begin(w);
+    qmp_write_key(w, "name");
+    qmp_write_str(w, p->name);
+    qmp_write_key(w, "type");
+    qmp_write_str(w, p->type);
+    qmp_write_object_end(w);
+}
+
 static int qmp__cmd_qom_list(qmp_session *s, const qmp_json *args, qmp_writer *ret,
                              qmp_error *err, void *opaque)
 {
@@ -6332,7 +6378,7 @@ static int qmp__cmd_qom_list(qmp_session *s, const qmp_json *args, qmp_writer *r
     if (obj == NULL)
         return -1;
     qmp_write_array_begin(ret);
-    qom_property_foreach(obj, qmp__write_prop, ret);
+    qom_property_foreach(obj, qmp__write_prop_brief, ret);
     qmp_write_array_end(ret);
     qom_object_unref(obj);
     return 0;
@@ -6663,6 +6709,7 @@ qmp_server *qmp_server_new(qom_registry *reg, const qmp_server_config *cfg)
         srv->cfg = *cfg;
     if (srv->cfg.max_message == 0) srv->cfg.max_message = QMP__DEFAULT_MAX_MESSAGE;
     if (srv->cfg.max_depth == 0) srv->cfg.max_depth = QMP__DEFAULT_MAX_DEPTH;
+    if (srv->cfg.max_depth > 64) srv->cfg.max_depth = 64;   /* what the writer tracks */
     if (srv->cfg.max_output == 0) srv->cfg.max_output = QMP__DEFAULT_MAX_OUTPUT;
     if (srv->cfg.max_subscriptions == 0) srv->cfg.max_subscriptions = QMP__DEFAULT_MAX_SUBS;
     if (srv->cfg.package == NULL) {
@@ -6716,9 +6763,9 @@ void qmp_server_free(qmp_server *srv)
         qom_object_unparent(q);
         qom_object_unref(q);
     }
-    free(notify__load_relaxed(&srv->legacy));   /* empty: every session is gone */
     /* after this, no emission that could reach a tap or a session remains */
     notify_synchronize();
+    free(notify__load_relaxed(&srv->legacy));   /* empty: every session is gone */
     for (i = 0; i < srv->ncmds; i++)
         free(srv->cmds[i].name);
     free(srv->cmds);
