@@ -22,6 +22,7 @@ import tempfile
 import time
 
 SOCK = None            # the server's socket path
+SERVER = None          # its process
 CD0 = "/machine/peripheral/cd0"
 EVENT_RE = (rb'^\{"timestamp": \{"seconds": \d+, "microseconds": \d+\}, '
             rb'"event": "%s", "data": %s(, "subscription": "%s")?\}\r\n$')
@@ -518,6 +519,96 @@ def t_slow_consumer():
     t.close()
 
 
+def server_rss_kb():
+    with open("/proc/%d/status" % SERVER.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def storm(n, batch=100):
+    """n sessions connect, subscribe by path and by type, and vanish; a
+    third of them in the middle of a message."""
+    done = 0
+    while done < n:
+        qs = []
+        for _ in range(min(batch, n - done)):
+            q = QMP()
+            q.send({"execute": "qmp_capabilities", "arguments": {"enable": ["subscriptions"]}})
+            q.send({"execute": "qom-subscribe", "arguments": {"path": CD0, "property": "tray-moved"}})
+            q.send({"execute": "qom-subscribe-type",
+                    "arguments": {"typename": "ide-cd", "property": "heartbeat"}})
+            qs.append(q)
+        for i, q in enumerate(qs):
+            if i % 3 == 0:
+                q.send_raw(b'{"execute": "qom-subscribe", "arguments": {"pa')
+            else:
+                q.reply()
+                q.reply()
+                q.reply()
+            q.close()
+        done += len(qs)
+
+
+def sessions_listed(t):
+    return [x["name"] for x in t.ok("qom-list", {"path": "/qmp/sessions"})
+            if x["type"].startswith("child<")]
+
+
+def t_disconnect_storm():
+    t = QMP("subscriptions")
+    mine = t.ok("qom-subscribe", {"path": CD0, "property": "tray-moved"})["subscription"]
+    mine = mine.split("/")[3]
+    storm(1000)
+    rss1 = server_rss_kb()
+    storm(1000)
+    deadline = time.monotonic() + 5.0
+    names = sessions_listed(t)
+    while names != [mine] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        names = sessions_listed(t)
+    check(names == [mine], "sessions left after 2000 vanished", names[:10], len(names))
+    subs = t.ok("query-subscriptions")
+    check(len(subs) == 1, "own subscriptions intact", subs)
+    rss2 = server_rss_kb()
+    # the second storm must not grow the server: nothing it made was kept
+    check(rss2 - rss1 < 4096, "server memory grew by %d KiB over 1000 sessions" % (rss2 - rss1))
+    print("# disconnect storm: 2000 sessions, server RSS %d KiB after the first 1000, "
+          "%d KiB after the second" % (rss1, rss2))
+    t.close()
+
+
+def t_fanout():
+    n, toggles = 200, 20
+    t = QMP("legacy")
+    tray(t, False)   # a known state: each toggle below moves the tray
+    qs = [QMP("subscriptions") for _ in range(n)]
+    paths = [q.ok("qom-subscribe", {"path": CD0, "property": "tray-moved"})["subscription"]
+             for q in qs]
+    for i in range(toggles):
+        tray(t, i % 2 == 0)
+    for q, p in zip(qs, paths):
+        got = [e for e in q.events if e["event"] == "DEVICE_TRAY_MOVED"]
+        deadline = time.monotonic() + 5.0
+        while len(got) < toggles and time.monotonic() < deadline:
+            msg, _ = q.next(max(0.01, deadline - time.monotonic()))
+            if msg.get("event") == "DEVICE_TRAY_MOVED":
+                got.append(msg)
+        check(len(got) == toggles, "each of %d sessions gets each event once" % n, len(got))
+        check(all(e.get("subscription") == p for e in got), "own subscription member")
+        check([e["data"]["tray-open"] for e in got] == [i % 2 == 0 for i in range(toggles)],
+              "in order, none twice")
+    time.sleep(0.2)
+    for q in qs:   # and no copy arrives late
+        before = len([e for e in q.events if e["event"] == "DEVICE_TRAY_MOVED"])
+        q.collect(0.001)
+        after = len([e for e in q.events if e["event"] == "DEVICE_TRAY_MOVED"])
+        check(after == before, "an event delivered twice", before, after)
+    for q in qs + [t]:
+        q.close()
+
+
 SCENARIOS = [
     ("greeting", t_greeting),
     ("negotiation and id echo", t_negotiation),
@@ -532,17 +623,20 @@ SCENARIOS = [
     ("disconnect drops subscriptions", t_disconnect),
     ("200 clients at once", t_many_clients),
     ("slow consumer", t_slow_consumer),
+    ("200 subscribed sessions: each event exactly once", t_fanout),
+    ("disconnect storm: 2000 sessions vanish", t_disconnect_storm),
 ]
 
 
 def main():
-    global SOCK
+    global SOCK, SERVER
     if len(sys.argv) != 2:
         sys.exit("usage: e2e_qmp.py SERVER_BINARY")
     tmp = tempfile.mkdtemp(prefix="e2e_qmp.")
     SOCK = os.path.join(tmp, "qmp.sock")
     log = open(os.path.join(tmp, "server.log"), "w+")
     server = subprocess.Popen([sys.argv[1], "--socket", SOCK], stdout=log, stderr=log)
+    SERVER = server
 
     def on_alarm(sig, frame):
         raise Failure("took too long (60 s)")

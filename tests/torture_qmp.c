@@ -71,15 +71,16 @@ static size_t drain_events(qmp_session *s)
     static const char needle[] = "\"event\": \"DEVICE_TRAY_MOVED\"";
     static char buf[(1 << 16) + sizeof needle];
     size_t n, events = 0, carry = 0, k = sizeof needle - 1, total = 0;
-    /* bounded: the devices refill the queue as fast as we empty it */
-    while ((n = qmp_session_read(s, buf + carry, 1 << 16)) != 0) {
+    /* bounded: the devices refill the queue as fast as we empty it; past
+     * the bound, finish the current line a byte at a time and stop */
+    while ((n = qmp_session_read(s, buf + carry, total < (1u << 16) ? (1u << 16) : 1)) != 0) {
         int boundary = buf[carry + n - 1] == '\n';   /* messages end in CRLF */
-        total += n;
         size_t len = carry + n;
+        total += n;
         events += count(buf, len, needle);
         carry = len < k - 1 ? len : k - 1;
         memmove(buf, buf + len - carry, carry);
-        if (total >= (1u << 20) && boundary)
+        if (total >= (1u << 16) && boundary)
             break;
     }
     return events;
