@@ -61,6 +61,9 @@
  *
  * CONFIGURATION
  *   QOM_LITE_IMPLEMENTATION   define in exactly one translation unit.
+ *   QOM_LITE_DEBUG            1: fill an object's memory with 0x6b before it
+ *                             is freed, so a use after free reads poison.
+ *                             Default: NOTIFY_DEBUG (1 unless NDEBUG).
  *
  * LICENSE: MIT. Copyright (c) 2026 the qomnotify authors.
  */
@@ -68,6 +71,11 @@
 #define QOM_LITE_H
 
 #include "notify.h"
+
+#ifndef QOM_LITE_DEBUG
+#  define QOM_LITE_DEBUG NOTIFY_DEBUG
+#endif
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1279,6 +1287,9 @@ static void qom__hold_put(qom_object *obj)
         free(s->property);
         free(s->type_name);
     }
+#if QOM_LITE_DEBUG
+    memset(obj, 0x6b, obj->klass->type->instance_size);
+#endif
     free(obj);
     NOTIFY__STD atomic_fetch_sub(&reg->objects, 1L);
 }

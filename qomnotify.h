@@ -136,6 +136,11 @@
  *                             Default: 1 on Linux unless ThreadSanitizer.
  *   NOTIFY_READER_POOL        reader slots without malloc (default 64).
  *   NOTIFY_RECLAIM_BATCH      nodes reclaimed per grace period (default 64).
+ *   NOTIFY_TORTURE_POINT()    a statement run between the steps of the
+ *                             emission path (entering, loading each link,
+ *                             calling, leaving). Empty by default; torture
+ *                             tests define it to a random yield to widen
+ *                             every race window.
  *
  * LICENSE: MIT. Copyright (c) 2026 the qomnotify authors.
  */
@@ -186,6 +191,9 @@
 #endif
 #ifndef NOTIFY_RECLAIM_BATCH
 #  define NOTIFY_RECLAIM_BATCH 64
+#endif
+#ifndef NOTIFY_TORTURE_POINT
+#  define NOTIFY_TORTURE_POINT() ((void)0)
 #endif
 
 #ifndef NOTIFY_ASSERT
@@ -510,6 +518,7 @@ static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
             r = notify__thread_register(t);
         /* P4: pairs with the GP's store-release of the epoch. */
         e = notify__load_acquire(&notify__g.epoch);
+        NOTIFY_TORTURE_POINT();
 #if NOTIFY__TSAN
         /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
         (void)notify__exchange_seq_cst(&r->active, e);
@@ -527,6 +536,7 @@ static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
 {
     if (NOTIFY__LIKELY(--t->nesting == 0)) {
         notify__reader *r = t->slot;
+        NOTIFY_TORTURE_POINT();
         /* P3: pairs with the GP's load-acquire of `active`. */
 #if NOTIFY__TSAN
         (void)notify__exchange_seq_cst(&r->active, (uint64_t)0);
@@ -536,6 +546,7 @@ static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
          * fences, loads `active`: one of us sees the other. */
         notify__reader_fence();
 #endif
+        NOTIFY_TORTURE_POINT();
         /* A GP that gave up waiting on us asks us to finish it. */
         if (NOTIFY__UNLIKELY(notify__load_relaxed(&r->wanted)))
             notify__thread_exit_slow(t);
@@ -560,6 +571,7 @@ notify__emit_with(notify_list *list, void *event,
     if (NOTIFY__LIKELY(notify__load_relaxed(&list->head) == 0))
         return 0;
     t = notify__read_enter();
+    NOTIFY_TORTURE_POINT();
     /* P1: pairs with the store-release that linked the first node. Loaded
      * again: only what is read inside the section is protected. */
     nx = notify__load_acquire(&list->head);
@@ -567,9 +579,11 @@ notify__emit_with(notify_list *list, void *event,
         for (;;) {
             /* The common case, kept tight: untagged links. */
             while (NOTIFY__LIKELY(!(nx & NOTIFY__TAG_MASK))) {
+                NOTIFY_TORTURE_POINT();
                 ret = invoke((notify_sub *)nx, event);
                 if (NOTIFY__UNLIKELY(ret != 0))
                     goto out;
+                NOTIFY_TORTURE_POINT();
                 /* After the call: a callback may have unlinked or tagged
                  * what follows. */
                 nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
@@ -577,11 +591,14 @@ notify__emit_with(notify_list *list, void *event,
             if (nx & NOTIFY__TAG_END)
                 break;
             nx &= ~NOTIFY__TAG_MASK;
+            NOTIFY_TORTURE_POINT();
             if (notify__admit(list, (notify_sub *)nx)) {
+                NOTIFY_TORTURE_POINT();
                 ret = invoke((notify_sub *)nx, event);
                 if (ret != 0)
                     break;
             }
+            NOTIFY_TORTURE_POINT();
             nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
         }
     }
@@ -1563,6 +1580,9 @@ SOFTWARE.
  *
  * CONFIGURATION
  *   QOM_LITE_IMPLEMENTATION   define in exactly one translation unit.
+ *   QOM_LITE_DEBUG            1: fill an object's memory with 0x6b before it
+ *                             is freed, so a use after free reads poison.
+ *                             Default: NOTIFY_DEBUG (1 unless NDEBUG).
  *
  * LICENSE: MIT. Copyright (c) 2026 the qomnotify authors.
  */
@@ -1570,6 +1590,11 @@ SOFTWARE.
 #define QOM_LITE_H
 
 /* (notify.h: above) */
+
+#ifndef QOM_LITE_DEBUG
+#  define QOM_LITE_DEBUG NOTIFY_DEBUG
+#endif
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -2781,6 +2806,9 @@ static void qom__hold_put(qom_object *obj)
         free(s->property);
         free(s->type_name);
     }
+#if QOM_LITE_DEBUG
+    memset(obj, 0x6b, obj->klass->type->instance_size);
+#endif
     free(obj);
     NOTIFY__STD atomic_fetch_sub(&reg->objects, 1L);
 }

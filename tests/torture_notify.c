@@ -7,10 +7,17 @@
  * other nodes unsubscribe themselves from their callback (freed by their
  * release hook), one-shots fire once, and some callbacks emit recursively on
  * a second list. A sentinel subscribed for the whole run must see every
- * emission. Freed nodes are poisoned first, and every callback checks its
- * node's magic, so a use after free is caught even without a sanitizer; run
- * it under ThreadSanitizer and AddressSanitizer for the rest. Exit status 0
- * only if every count balances. */
+ * emission. Killer nodes unsubscribe another node (their victim) from
+ * inside their callback, then themselves. A yield is injected at random
+ * between the steps of the emission path (NOTIFY_TORTURE_POINT). Freed nodes
+ * are poisoned first, and every callback checks its node's magic, so a use
+ * after free is caught even without a sanitizer; run it under
+ * ThreadSanitizer and AddressSanitizer for the rest. Exit status 0 only if
+ * every count balances. */
+/* Injected yields: a thread-local coin at every step of the emission path,
+ * so preemption lands between those steps far more often than by chance. */
+static void torture_point(void);
+#define NOTIFY_TORTURE_POINT() torture_point()
 #define NOTIFY_IMPLEMENTATION
 #include "notify.h"
 
@@ -32,16 +39,28 @@ typedef struct node {
     int kind;                       /* KIND_* */
     NOTIFY__ATOMIC(int) calls;
     NOTIFY__ATOMIC(int) released;
+    NOTIFY__ATOMIC(struct node *) victim;   /* KIND_KILLER: still to remove */
 } node;
 
-enum { KIND_PLAIN, KIND_SELF, KIND_ONESHOT, KIND_RECURSE };
+enum { KIND_PLAIN, KIND_SELF, KIND_ONESHOT, KIND_RECURSE, KIND_KILLER, KIND_VICTIM };
 
 static notify_list main_list = NOTIFY_LIST_INIT;
 static notify_list side_list = NOTIFY_LIST_INIT;
 static NOTIFY__ATOMIC(int) stop;
 static NOTIFY__ATOMIC(long) emits, sentinel_calls, side_calls, errors;
 static NOTIFY__ATOMIC(long) churns, self_made, self_released, once_made,
-    once_released, once_calls, recurse_calls;
+    once_released, once_calls, recurse_calls, kills, pair_made, pair_released,
+    yields;
+
+static NOTIFY__TLS unsigned point_seed;
+static void torture_point(void)
+{
+    point_seed = point_seed * 1103515245u + 12345u;
+    if (((point_seed >> 16) & 255u) == 0) {
+        NOTIFY__STD atomic_fetch_add_explicit(&yields, 1, NOTIFY__MO(relaxed));
+        sched_yield();
+    }
+}
 
 static void fail(const char *what)
 {
@@ -85,6 +104,23 @@ static int node_cb(notify_sub *s, void *event)
         NOTIFY__STD atomic_fetch_add(&recurse_calls, 1);
         notify_emit(&side_list, NULL);
         break;
+    case KIND_KILLER: {
+        /* Another node, possibly the next one, possibly running in another
+         * emitter right now: unlinked here, freed by its release hook. */
+        node *v = NOTIFY__STD atomic_exchange(&n->victim, (node *)NULL);
+        if (v != NULL) {
+            int rc;
+            check_live(v);
+            rc = notify_unsubscribe(&v->sub);
+            if (rc != 0 && rc != -ENOENT)
+                fail("unsubscribe of another node failed");
+            NOTIFY__STD atomic_fetch_add(&kills, 1);
+            rc = notify_unsubscribe(s);
+            if (rc != 0 && rc != -ENOENT)
+                fail("killer self unsubscribe failed");
+        }
+        break;
+    }
     }
     return 0;
 }
@@ -95,7 +131,8 @@ static void release_free(notify_sub *s)
     check_live(n);
     if (NOTIFY__STD atomic_fetch_add(&n->released, 1) != 0)
         fail("release hook ran twice");
-    NOTIFY__STD atomic_fetch_add(n->kind == KIND_ONESHOT ? &once_released : &self_released, 1);
+    NOTIFY__STD atomic_fetch_add(n->kind == KIND_ONESHOT ? &once_released
+                                 : n->kind == KIND_SELF ? &self_released : &pair_released, 1);
     poison_and_free(n);
 }
 
@@ -152,7 +189,25 @@ static void *churner(void *arg)
         unsigned r = rnd(&seed);
         int prio = (int)(r % 5) - 2;
         node *n;
-        switch (r % 4) {
+        switch (r % 5) {
+        case 4: { /* a killer and its victim; both freed on release */
+            node *v = node_new(KIND_VICTIM, prio);
+            if (!v)
+                break;
+            n = node_new(KIND_KILLER, (r & 128) ? prio + 1 : prio - 1);
+            if (!n) {
+                free(v);
+                break;
+            }
+            notify_sub_set_release(&v->sub, release_free);
+            notify_sub_set_release(&n->sub, release_free);
+            NOTIFY__STD atomic_store(&n->victim, v);
+            NOTIFY__STD atomic_fetch_add(&pair_made, 2);
+            if (notify_subscribe(&main_list, &v->sub) != 0 ||
+                notify_subscribe(&main_list, &n->sub) != 0)
+                fail("subscribe failed");
+            break;
+        }
         case 0: /* plain: unsubscribe, then free at once */
         case 3:
             n = node_new((r & 64) ? KIND_RECURSE : KIND_PLAIN, prio);
@@ -230,18 +285,21 @@ int main(int argc, char **argv)
     notify_synchronize();
 
     printf("torture: %.1fs emits=%ld sentinel=%ld churns=%ld self=%ld/%ld "
-           "oneshot=%ld/%ld (fired %ld) recursive=%ld side=%ld leftover=%ld errors=%ld\n",
+           "oneshot=%ld/%ld (fired %ld) recursive=%ld side=%ld kills=%ld pairs=%ld/%ld "
+           "yields=%ld leftover=%ld errors=%ld\n",
            seconds, (long)emits, (long)sentinel_calls, (long)churns,
            (long)self_released, (long)self_made, (long)once_released,
            (long)once_made, (long)once_calls, (long)recurse_calls,
-           (long)side_calls, leftover, (long)errors);
+           (long)side_calls, (long)kills, (long)pair_released, (long)pair_made,
+           (long)yields, leftover, (long)errors);
     if (sentinel_calls != emits)
         fail("the sentinel missed emissions");
-    if (self_released != self_made || once_released != once_made)
+    if (self_released != self_made || once_released != once_made ||
+        pair_released != pair_made)
         fail("release hooks did not run exactly once per node");
     if (!notify_list_empty(&main_list))
         fail("list not empty at the end");
-    if (emits == 0 || churns == 0)
+    if (emits == 0 || churns == 0 || kills == 0 || yields == 0)
         fail("no progress");
     return errors == 0 ? 0 : 1;
 }

@@ -7,8 +7,13 @@
  * path and destroys those subscriptions (some from inside their own
  * callback), a type-wide subscription covers every device that comes and
  * goes, and a stable device carries a subscription that must see every one
- * of its events. Run under ThreadSanitizer and AddressSanitizer; the exit
- * status says whether every count balanced. */
+ * of its events. Devices are also destroyed while they emit: by the churn
+ * thread (device_del from another thread) and by a reaper subscription that
+ * unparents its source from inside its own callback. Every delivery checks
+ * its source's magic; qom_lite.h poisons freed objects in debug builds, so
+ * a delivery from freed memory is caught even without a sanitizer. Run under
+ * ThreadSanitizer and AddressSanitizer; the exit status says whether every
+ * count balanced. */
 #define NOTIFY_IMPLEMENTATION
 #define QOM_LITE_IMPLEMENTATION
 #include "qom_lite.h"
@@ -24,7 +29,10 @@ typedef struct { int seq; } tick;
 QOM_DEFINE_EVENT(tick, tick);
 static const qom_event_info TICK = { "TICK", NULL };
 
-typedef struct { qom_object obj; tick_list ticks; } dev;
+#define DEV_MAGIC 0x0bdec0deu
+typedef struct { qom_object obj; unsigned magic; tick_list ticks; } dev;
+
+static void dev_init(qom_object *o) { ((dev *)(void *)o)->magic = DEV_MAGIC; }
 
 static void dev_class_init(qom_class *k, void *d)
 {
@@ -34,20 +42,31 @@ static void dev_class_init(qom_class *k, void *d)
 
 static qom_registry *reg;
 static NOTIFY__ATOMIC(int) stop;
-static NOTIFY__ATOMIC(long) emits, stable_emits, made, released, errors, self_killed;
+static NOTIFY__ATOMIC(long) emits, stable_emits, made, released, errors, self_killed,
+    reaped, deleted;
 
-typedef struct { qom_sink sink; NOTIFY__ATOMIC(long) events; int kill_self; } count_sink;
+typedef struct {
+    qom_sink sink;
+    NOTIFY__ATOMIC(long) events;
+    int kill_self;      /* unparent the subscription from its own callback */
+    int kill_source;    /* unparent the emitting device from the callback */
+} count_sink;
 
 static void count_deliver(qom_sink *sink, qom_object *sub, qom_object *source,
                           const qom_event_info *event, const void *payload)
 {
     count_sink *c = (count_sink *)(void *)sink;
-    (void)source;
-    if (event != &TICK || ((const tick *)payload)->seq < 0)
+    if (event != &TICK || ((const tick *)payload)->seq < 0 ||
+        ((dev *)(void *)source)->magic != DEV_MAGIC) {
+        fprintf(stderr, "torture_qom: delivery from a dead or foreign source\n");
         NOTIFY__STD atomic_fetch_add(&errors, 1);
+    }
     NOTIFY__STD atomic_fetch_add(&c->events, 1);
     if (c->kill_self && qom_object_unparent(sub) == 0)
         NOTIFY__STD atomic_fetch_add(&self_killed, 1);
+    if (c->kill_source &&
+        qom_object_unparent(source) == 0)
+        NOTIFY__STD atomic_fetch_add(&reaped, 1);
 }
 
 static void count_release(qom_sink *sink, qom_object *sub)
@@ -56,7 +75,7 @@ static void count_release(qom_sink *sink, qom_object *sub)
     NOTIFY__STD atomic_fetch_add(&released, 1);
 }
 
-static count_sink churn_sink, killer_sink, type_sink, stable_sink;
+static count_sink churn_sink, killer_sink, reaper_sink, type_sink, stable_sink;
 
 static void *device_thread(void *arg)
 {
@@ -69,19 +88,22 @@ static void *device_thread(void *arg)
         qom_object *o;
         int k;
         snprintf(name, sizeof name, "d%d[*]", id);
-        o = qom_object_new_child(per, name, "dev", &err);
-        if (o == NULL) {
+        /* Our own reference first: another thread may device_del it the
+         * moment it is in the tree (new_child's pointer would be borrowed). */
+        o = qom_object_new(reg, "dev", &err);
+        if (o == NULL || qom_object_add_child(per, name, o, &err) != 0) {
             NOTIFY__STD atomic_fetch_add(&errors, 1);
+            if (o != NULL)
+                qom_object_unref(o);
             break;
         }
-        qom_object_ref(o);                      /* the device thread's own */
         for (k = 0; k < 200; k++) {
             tick t;
             t.seq = k;
             tick_emit(&((dev *)(void *)o)->ticks, &t);
             n++;
         }
-        qom_object_unparent(o);                 /* device_del */
+        qom_object_unparent(o);                 /* device_del, unless done */
         for (k = 0; k < 50; k++) {              /* still emitting after removal */
             tick t;
             t.seq = k;
@@ -118,13 +140,20 @@ static void *churn_thread(void *arg)
         char *sp = NULL;
         qom_error err;
         seed = seed * 1103515245u + 12345u;
-        snprintf(path, sizeof path, "/machine/peripheral/d%u[%u]", (seed >> 8) % 2, (seed >> 12) % 8);
+        snprintf(path, sizeof path, "/machine/peripheral/d%u[%u]", (seed >> 8) % 2, (seed >> 12) % 2);
         o = qom_resolve(reg, path, NULL);
         if (o == NULL) {
             sched_yield();
             continue;
         }
-        if (qom_subscribe(o, "tick", (seed & 1) ? &killer_sink.sink : &churn_sink.sink,
+        if ((seed & 0x70000) == 0) {            /* device_del from here */
+            if (qom_object_unparent(o) == 0)
+                NOTIFY__STD atomic_fetch_add(&deleted, 1);
+            qom_object_unref(o);
+            continue;
+        }
+        if (qom_subscribe(o, "tick", (seed & 1) ? &killer_sink.sink
+                          : (seed & 0x300) == 0 ? &reaper_sink.sink : &churn_sink.sink,
                           NULL, &sp, &err) == 0) {
             NOTIFY__STD atomic_fetch_add(&made, 1);
             if (seed & 2)
@@ -144,8 +173,8 @@ static void *churn_thread(void *arg)
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 2.0;
-    const qom_type_info info = { "dev", "object", sizeof(dev), 0, dev_class_init, NULL, NULL,
-                                 NULL, false, NULL };
+    const qom_type_info info = { "dev", "object", sizeof(dev), 0, dev_class_init, NULL,
+                                 dev_init, NULL, false, NULL };
     pthread_t th[4];
     struct timespec ts;
     qom_error err;
@@ -158,9 +187,12 @@ int main(int argc, char **argv)
         return 2;
     churn_sink.sink.deliver = killer_sink.sink.deliver = count_deliver;
     type_sink.sink.deliver = stable_sink.sink.deliver = count_deliver;
+    reaper_sink.sink.deliver = count_deliver;
     churn_sink.sink.release = killer_sink.sink.release = count_release;
     type_sink.sink.release = stable_sink.sink.release = count_release;
+    reaper_sink.sink.release = count_release;
     killer_sink.kill_self = 1;
+    reaper_sink.kill_source = 1;
 
     stable = qom_object_new_child(qom_container_get(reg, "/machine"), "stable", "dev", &err);
     if (qom_subscribe(stable, "tick", &stable_sink.sink, NULL, NULL, &err) != 0 ||
@@ -184,9 +216,11 @@ int main(int argc, char **argv)
     notify_synchronize();
 
     printf("torture_qom: %.1fs emits=%ld stable=%ld/%ld type-wide=%ld churned=%ld "
-           "self-destroyed=%ld subscriptions=%ld released=%ld errors=%ld\n",
+           "self-destroyed=%ld devices-reaped-in-callback=%ld devices-deleted-elsewhere=%ld "
+           "subscriptions=%ld released=%ld errors=%ld\n",
            seconds, (long)emits, stable_seen, (long)stable_emits, (long)type_sink.events,
-           (long)(churn_sink.events + killer_sink.events), (long)self_killed, (long)made,
+           (long)(churn_sink.events + killer_sink.events + reaper_sink.events),
+           (long)self_killed, (long)reaped, (long)deleted, (long)made,
            (long)released, (long)errors);
     if (stable_seen != stable_emits)
         fails++, fprintf(stderr, "torture_qom: the stable subscription missed events\n");
