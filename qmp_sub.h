@@ -42,6 +42,17 @@
  *   Memory an emitter may still reach (sessions, subscription records,
  *   arrays) is freed with notify_defer once no emission can reach it.
  *
+ * THROTTLING
+ *   A subscription with throttle-ms T delivers the first event of a quiet
+ *   spell at once and opens a T-long window; events inside it are held,
+ *   each replacing the one before (one exchange, lock-free), and the latest
+ *   is delivered when the window closes, which opens the next. This is
+ *   QEMU's rule for its rate-limited events, per subscription. The header
+ *   has no timer of its own: the transport calls qmp_server_timers() before
+ *   each wait and sleeps at most what it returns (on_output fires when an
+ *   event starts being held, to wake it); qmp_session_read also delivers
+ *   its session's due events.
+ *
  * TREE LAYOUT
  *   /qmp/taps/...                  the adapter's own subscriptions
  *   /qmp/sessions/<N>              one container per session
@@ -289,6 +300,16 @@ const char *qmp_session_path(const qmp_session *s);
 qmp_server *qmp_session_server(const qmp_session *s);
 /* Events dropped for this session for lack of room, so far. */
 uint64_t qmp_session_dropped(const qmp_session *s);
+/* Throttled subscriptions (throttle-ms) deliver the first event of a quiet
+ * spell at once; later ones inside the window are held, the latest
+ * replacing the one before, and the one held is delivered when the window
+ * closes (which opens the next). This delivers what is due and returns the
+ * milliseconds until the next held event is due: the transport's poll
+ * timeout (-1: none is held). Call it in the transport's loop before each
+ * wait; on_output is also called when an event starts being held, so a
+ * sleeping loop wakes to ask. qmp_session_read delivers its own session's
+ * due events too. Any thread. */
+int qmp_server_timers(qmp_server *srv);
 
 /* ------------------------------------------------------------------------
  * Internal, used by the macros
@@ -1280,13 +1301,20 @@ static void qmp__now(int64_t *sec, int64_t *usec)
     *usec = (int64_t)(ts.tv_nsec / 1000);
 }
 
-/* Wall-clock nanoseconds, for throttling (C11 offers no monotonic clock;
- * the throttle check tolerates the clock stepping back). */
+/* Nanoseconds for throttle windows: the monotonic clock where <time.h>
+ * offers it; else the wall clock (the window checks tolerate a step back). */
 static uint64_t qmp__clock_ns(void)
 {
-    int64_t sec, usec;
-    qmp__now(&sec, &usec);
-    return (uint64_t)sec * 1000000000u + (uint64_t)usec * 1000u;
+#if defined(CLOCK_MONOTONIC)
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
+        return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+    {
+        int64_t sec, usec;
+        qmp__now(&sec, &usec);
+        return (uint64_t)sec * 1000000000u + (uint64_t)usec * 1000u;
+    }
 }
 
 /* ==== Sessions and the server =========================================== */
@@ -1345,7 +1373,8 @@ struct qmp__sub {
     char *suffix;              /* , "subscription": PATH}\r\n */
     size_t suffix_len;
     uint64_t throttle_ms, throttle_ns;
-    NOTIFY__ATOMIC(uint64_t) next_ok;
+    NOTIFY__ATOMIC(uint64_t) next_ok;        /* the open window's end */
+    NOTIFY__ATOMIC(struct qmp__body *) held; /* latest event of the window */
     qom_object *obj;           /* (server lock) its object */
     qmp__sub *session_next;    /* (server lock) */
 };
@@ -1381,6 +1410,7 @@ struct qmp_session {
     bool negotiated, subscriptions;          /* (transport) */
     unsigned id;
     unsigned nsubs;                          /* (server lock) */
+    NOTIFY__ATOMIC(unsigned) nthrottled;     /* (written under server lock) */
     char *path;
     qmp__sub *subs;                          /* (server lock) newest first */
     qmp_session *next;                       /* (server lock) */
@@ -1398,6 +1428,7 @@ struct qmp_server {
     NOTIFY__ATOMIC(qmp__set *) legacy;       /* of qmp_session */
     qmp_session *sessions;     /* (lock) */
     unsigned next_id;          /* (lock) */
+    NOTIFY__ATOMIC(unsigned) nthrottled;     /* (written under lock) */
     qom_lifecycle_sub lifecycle;
     notify_list bcast;         /* qmp_server_broadcast's read-side section */
     notify_sub bcast_sub;
@@ -1684,11 +1715,19 @@ drop:
     NOTIFY__STD atomic_fetch_add_explicit(&s->dropped_total, 1, NOTIFY__MO(relaxed));
 }
 
+static void qmp__session_due(qmp_session *s, uint64_t now, uint64_t *wait);
+
 size_t qmp_session_read(qmp_session *s, void *buf, size_t cap)
 {
     char *out = (char *)buf;
     size_t done = 0;
     notify__exchange_seq_cst(&s->pending, 0);   /* see qmp__push */
+    if (notify__load_relaxed(&s->nthrottled) != 0) {
+        uint64_t wait = UINT64_MAX;
+        pthread_mutex_lock(&s->srv->lock);
+        qmp__session_due(s, qmp__clock_ns(), &wait);
+        pthread_mutex_unlock(&s->srv->lock);
+    }
     while (done < cap) {
         qmp__msg *m = s->cur;
         size_t blen, k;
@@ -1784,6 +1823,104 @@ static void qmp__to_legacy(qmp_server *srv, qmp__emission *e)
     }
 }
 
+/* ---- throttle windows ----
+ * next_ok is the end of the open window. An emitter delivers at once only
+ * when no window is open and nothing is held, and opens the window with a
+ * CAS; otherwise it holds its event (an exchange: the latest wins). Only
+ * qmp__throttle_due delivers a held event, under the server lock: it first
+ * moves next_ok on with a CAS (so no emitter delivers directly meanwhile),
+ * then takes what is held. So the held event never overtakes a later one. */
+static bool qmp__window_open(const qmp__sub *sub, uint64_t now, uint64_t next)
+{
+    /* open: now < next, unless the clock stepped back past the window */
+    return now < next && next - now <= sub->throttle_ns;
+}
+
+static bool qmp__throttle_pass(qmp__sub *sub, uint64_t now)
+{
+    for (;;) {
+        uint64_t next = notify__load_relaxed(&sub->next_ok);
+        if (qmp__window_open(sub, now, next) || notify__load_relaxed(&sub->held) != NULL)
+            return false;
+        if (NOTIFY__STD atomic_compare_exchange_weak_explicit(
+                &sub->next_ok, &next, now + sub->throttle_ns, NOTIFY__MO(relaxed),
+                NOTIFY__MO(relaxed)))
+            return true;
+    }
+}
+
+static void qmp__throttle_hold(qmp__sub *sub, qmp__body *b)
+{
+    qmp__body *old;
+    NOTIFY__STD atomic_fetch_add_explicit(&b->refs, 1, NOTIFY__MO(relaxed));
+    /* acq_rel: the taker reads the body this thread wrote */
+    old = NOTIFY__STD atomic_exchange_explicit(&sub->held, b, NOTIFY__MO(acq_rel));
+    if (old != NULL)
+        qmp__body_unref(old);
+    else if (sub->session->on_output != NULL)
+        sub->session->on_output(sub->session, sub->session->opaque);   /* wake to ask */
+}
+
+/* Server lock held. Deliver sub's held event if its window has closed;
+ * lower *wait to the nanoseconds until it is due otherwise. */
+static void qmp__throttle_due(qmp__sub *sub, uint64_t now, uint64_t *wait)
+{
+    qmp__body *b;
+    uint64_t next;
+    if (sub->throttle_ns == 0 || notify__load_relaxed(&sub->held) == NULL)
+        return;
+    next = notify__load_relaxed(&sub->next_ok);
+    if (qmp__window_open(sub, now, next)) {
+        if (next - now < *wait)
+            *wait = next - now;
+        return;
+    }
+    if (!NOTIFY__STD atomic_compare_exchange_strong_explicit(
+            &sub->next_ok, &next, now + sub->throttle_ns, NOTIFY__MO(relaxed),
+            NOTIFY__MO(relaxed))) {
+        if (*wait > 1000000u)
+            *wait = 1000000u;   /* an emitter just moved it: look again soon */
+        return;
+    }
+    b = NOTIFY__STD atomic_exchange_explicit(&sub->held, (qmp__body *)NULL,
+                                             NOTIFY__MO(acq_rel));
+    if (b != NULL) {
+        qmp__push_event(sub->session, b, sub->suffix, sub->suffix_len);
+        qmp__body_unref(b);
+    }
+}
+
+/* Server lock held. */
+static void qmp__session_due(qmp_session *s, uint64_t now, uint64_t *wait)
+{
+    qmp__sub *sub;
+    for (sub = s->subs; sub != NULL; sub = sub->session_next)
+        qmp__throttle_due(sub, now, wait);
+}
+
+static int qmp__wait_ms(uint64_t wait)
+{
+    if (wait == UINT64_MAX)
+        return -1;
+    wait = (wait + 999999u) / 1000000u;
+    return wait > 86400000u ? 86400000 : (int)wait;
+}
+
+int qmp_server_timers(qmp_server *srv)
+{
+    uint64_t now, wait = UINT64_MAX;
+    qmp_session *s;
+    if (notify__load_relaxed(&srv->nthrottled) == 0)
+        return -1;
+    now = qmp__clock_ns();
+    pthread_mutex_lock(&srv->lock);
+    for (s = srv->sessions; s != NULL; s = s->next)
+        if (notify__load_relaxed(&s->nthrottled) != 0)
+            qmp__session_due(s, now, &wait);
+    pthread_mutex_unlock(&srv->lock);
+    return qmp__wait_ms(wait);
+}
+
 static bool qmp__matches(const qmp__sub *sub, qom_object *source)
 {
     if (sub->source != NULL)
@@ -1811,15 +1948,13 @@ static void qmp__tap_deliver(qom_sink *sink, qom_object *subscription, qom_objec
         if (sub == NULL || !qmp__matches(sub, source))
             continue;
         if (sub->throttle_ns != 0) {
-            /* at most one event per period: the first of it */
-            uint64_t next = notify__load_relaxed(&sub->next_ok);
             if (now == 0)
                 now = qmp__clock_ns();
-            if ((now < next && now + sub->throttle_ns >= next) ||
-                !NOTIFY__STD atomic_compare_exchange_strong_explicit(
-                    &sub->next_ok, &next, now + sub->throttle_ns, NOTIFY__MO(relaxed),
-                    NOTIFY__MO(relaxed)))
+            if (!qmp__throttle_pass(sub, now)) {
+                if (qmp__body_of(&e) != NULL)
+                    qmp__throttle_hold(sub, e.body);
                 continue;
+            }
         }
         if (qmp__body_of(&e) != NULL)
             qmp__push_event(sub->session, e.body, sub->suffix, sub->suffix_len);
@@ -1993,6 +2128,9 @@ static void qmp__taps_for_all(qmp_server *srv)
 static void qmp__sub_release(notify_sub *node)
 {
     qmp__sub *sub = notify_container_of(node, qmp__sub, free_node);
+    qmp__body *held = notify__load_acquire(&sub->held);  /* no emitter is left */
+    if (held != NULL)
+        qmp__body_unref(held);
     free(sub->type_name);
     free(sub->path);
     free(sub->source_desc);
@@ -2021,6 +2159,11 @@ static void qmp__sub_detach(qmp__sub_obj *so)
         if (*pp == sub) {
             *pp = sub->session_next;
             sub->session->nsubs--;
+            if (sub->throttle_ns != 0) {
+                NOTIFY__STD atomic_fetch_sub_explicit(&sub->session->nthrottled, 1u,
+                                                      NOTIFY__MO(relaxed));
+                NOTIFY__STD atomic_fetch_sub_explicit(&srv->nthrottled, 1u, NOTIFY__MO(relaxed));
+            }
             break;
         }
     sub->obj = NULL;
@@ -2176,6 +2319,10 @@ static int qmp__subscribe(qmp_session *s, qom_object *source, const char *type_n
     sub->session_next = s->subs;
     s->subs = sub;
     s->nsubs++;
+    if (sub->throttle_ns != 0) {
+        NOTIFY__STD atomic_fetch_add_explicit(&s->nthrottled, 1u, NOTIFY__MO(relaxed));
+        NOTIFY__STD atomic_fetch_add_explicit(&srv->nthrottled, 1u, NOTIFY__MO(relaxed));
+    }
     pthread_mutex_unlock(&srv->lock);
     /* A source that left the tree meanwhile would never end this. */
     if (sub->source != NULL) {

@@ -1288,7 +1288,7 @@ static void qom__hold_put(qom_object *obj)
         free(s->type_name);
     }
 #if QOM_LITE_DEBUG
-    memset(obj, 0x6b, obj->klass->type->instance_size);
+    memset((void *)obj, 0x6b, obj->klass->type->instance_size);
 #endif
     free(obj);
     NOTIFY__STD atomic_fetch_sub(&reg->objects, 1L);

@@ -480,7 +480,8 @@ static void serve(qmp_server *srv, int lfd)
              * meanwhile (a client that does not read gets no more replies) */
             pfd[i + 2].events = conns[i]->off < conns[i]->len ? POLLOUT : POLLIN;
         }
-        if (poll(pfd, n + 2, -1) < 0) {
+        /* throttled subscriptions: deliver what is due, sleep until the next */
+        if (poll(pfd, n + 2, qmp_server_timers(srv)) < 0) {
             if (errno == EINTR)
                 continue;
             perror("qmp_server: poll");

@@ -412,14 +412,31 @@ def t_by_type():
 
 
 def t_throttle():
+    """A heartbeat every 100 ms through a 500 ms window: the first at once,
+    then at each window's close the latest of it (QEMU's rule, per
+    subscription), so about one in five beats, each the newest."""
     s = QMP("subscriptions")
     r = s.ok("qom-subscribe", {"path": CD0, "property": "heartbeat", "throttle-ms": 500})
     p = r["subscription"]
-    s.collect(1.6)
+    arrived = []
+    deadline = time.monotonic() + 2.2
+    while time.monotonic() < deadline:
+        try:
+            msg, _ = s.next(max(0.01, deadline - time.monotonic()))
+        except TimeoutError:
+            break
+        if msg.get("event") == "DEVICE_HEARTBEAT":
+            arrived.append((time.monotonic(), msg["data"]["count"]))
     got = s.take("DEVICE_HEARTBEAT", p)
-    check(1 <= len(got) <= 4 and not s.events, "throttled to 500 ms: %d events" % len(got),
-          got, s.events)
-    print("# throttle: %d heartbeats in 1.6 s at 500 ms" % len(got))
+    check(len(got) == len(arrived) and not s.events, "only throttled heartbeats", s.events)
+    check(4 <= len(arrived) <= 6, "throttled to 500 ms: %d events in 2.2 s" % len(arrived), arrived)
+    gaps = [b[0] - a[0] for a, b in zip(arrived, arrived[1:])]
+    steps = [b[1] - a[1] for a, b in zip(arrived, arrived[1:])]
+    # each delivery after the first is the latest beat of a 500 ms window,
+    # so about five beats on from the one before (never an old one)
+    check(all(g > 0.35 for g in gaps), "deliveries at least a window apart", gaps)
+    check(all(3 <= k <= 7 for k in steps), "each delivery is the window's latest beat", steps)
+    print("# throttle: %d heartbeats in 2.2 s at 500 ms, beats apart: %s" % (len(arrived), steps))
     s.close()
 
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #define NOTIFY_IMPLEMENTATION
@@ -610,21 +611,77 @@ static void test_type_wide_covers_later_objects(void **state)
     qmp_session_free(s);
 }
 
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* throttle-ms: the first event of a quiet spell at once; inside the window
+ * the latest wins and arrives when the window closes. */
 static void test_throttle(void **state)
 {
     qmp_session *s = open_session("\"subscriptions\"");
     char *r;
-    int i;
+    int i, w, before;
     (void)state;
+    assert_int_equal(qmp_server_timers(srv), -1);          /* nothing throttled */
     r = talk(s, "{\"execute\":\"qom-subscribe\",\"arguments\":{\"path\":\"cd0\",\"property\":\"tray-moved\",\"throttle-ms\":60000}}");
     free(r);
     for (i = 0; i < 50; i++)
         move_tray("/machine/peripheral/cd0", "cd0", i & 1);
     r = drain(s);
-    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 1);   /* the first of the minute */
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 1);   /* the first, at once */
+    assert_non_null(strstr(r, "\"tray-open\": false"));
+    free(r);
+    w = qmp_server_timers(srv);                            /* the latest is held */
+    assert_true(w > 59000 && w <= 60000);
+    r = drain(s);
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 0);
     free(r);
     r = talk(s, "{\"execute\":\"qom-subscribe\",\"arguments\":{\"path\":\"cd0\",\"property\":\"tray-moved\",\"throttle-ms\":-1}}");
     assert_non_null(strstr(r, "throttle-ms"));
+    free(r);
+    qmp_session_free(s);                 /* frees what it held: no leak */
+    assert_int_equal(qmp_server_timers(srv), -1);
+
+    s = open_session("\"subscriptions\"");
+    r = talk(s, "{\"execute\":\"qom-subscribe\",\"arguments\":{\"path\":\"cd0\",\"property\":\"tray-moved\",\"throttle-ms\":40}}");
+    free(r);
+    move_tray("/machine/peripheral/cd0", "cd0", true);     /* delivered at once */
+    before = woken;
+    for (i = 0; i < 9; i++)                                /* held: the last wins */
+        move_tray("/machine/peripheral/cd0", "cd0", i == 8 ? false : (i & 1));
+    assert_int_equal(woken, before + 1);                   /* the transport is told once */
+    r = drain(s);
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 1);
+    assert_non_null(strstr(r, "\"tray-open\": true"));
+    free(r);
+    w = qmp_server_timers(srv);
+    assert_true(w > 0 && w <= 40);
+    sleep_ms(w + 5);
+    assert_int_equal(qmp_server_timers(srv), -1);          /* delivered; none held */
+    r = drain(s);
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 1);
+    assert_non_null(strstr(r, "\"tray-open\": false"));  /* the latest of the window */
+    assert_non_null(strstr(r, "\"subscription\": \"/qmp/sessions/"));
+    free(r);
+    /* the delivery opened a new window: this one is held, and reading the
+     * session after it closes delivers it without the timer call */
+    move_tray("/machine/peripheral/cd0", "cd0", true);
+    r = drain(s);
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 0);
+    free(r);
+    sleep_ms(50);
+    r = drain(s);
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 1);
+    assert_non_null(strstr(r, "\"tray-open\": true"));
+    free(r);
+    /* a quiet spell: the next event goes out at once */
+    sleep_ms(50);
+    move_tray("/machine/peripheral/cd0", "cd0", false);
+    r = drain(s);
+    assert_int_equal(count(r, "DEVICE_TRAY_MOVED"), 1);
     free(r);
     qmp_session_free(s);
 }
