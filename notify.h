@@ -92,7 +92,11 @@
  *                 on every running thread of the process, so the reader fence
  *                 is a compiler barrier. Without membarrier (other systems,
  *                 ThreadSanitizer builds, old kernels) both are seq_cst
- *                 fences: slower emission, same guarantees.
+ *                 fences: slower emission, same guarantees. Whether the
+ *                 kernel offers it is known before any thread registers,
+ *                 and each thread notes it once, at its first emission, in
+ *                 its private nesting word (SYM): the fast path tests
+ *                 nothing but that word, which it reads anyway.
  *   P3 exit       reader store-releases active=0; the GP load-acquires it, so
  *                 everything the callback did happens before the release hook.
  *   P4 epoch      the GP store-releases the new epoch after its writer fence;
@@ -397,11 +401,13 @@ typedef struct notify__reader {
 /* Per-thread state, private to its thread. */
 typedef struct notify__thread {
     unsigned nesting;       /* emissions in progress (COUNT bits), plus flags
-                               that send the outermost exit to its slow path
-                               with no extra test on the fast path */
-    notify__reader *slot;
+                               that send the outermost entry or exit to its
+                               slow path with no extra test on the fast path */
+    notify__reader *slot;   /* valid unless UNREG */
 } notify__thread;
-#define NOTIFY__T_COUNT    0x0fffffffu
+#define NOTIFY__T_COUNT    0x07ffffffu
+#define NOTIFY__T_SYM      0x08000000u  /* no membarrier: full fences, slow path */
+#define NOTIFY__T_UNREG    0x10000000u  /* no reader slot yet (the initial value) */
 #define NOTIFY__T_DEFERRED 0x40000000u  /* a callback deferred a release */
 #define NOTIFY__T_HOOKS    0x20000000u  /* running release hooks at an exit */
 
@@ -414,6 +420,8 @@ extern notify__shared notify__g;
 extern NOTIFY__TLS notify__thread notify__tls;
 
 notify__reader *notify__thread_register(notify__thread *t);
+void notify__read_enter_slow(notify__thread *t, unsigned nesting);
+void notify__read_exit_slow(notify__thread *t, unsigned nesting);
 void notify__thread_exit_slow(notify__thread *t);
 int notify__admit(notify_list *list, notify_sub *sub);
 void notify__assert_fail(const char *msg, const char *file, int line);
@@ -470,40 +478,65 @@ static inline bool notify_in_emission(void)
     return (notify__tls.nesting & (NOTIFY__T_COUNT | NOTIFY__T_HOOKS)) != 0;
 }
 
-/* The reader fence of pairing P2. With membarrier the writer does the heavy
- * half and this is a compiler barrier; otherwise a full fence. */
+/* The reader fence of pairings P2 and P7 on the fast path. With
+ * membarrier the writer does the heavy half and this is a compiler
+ * barrier. A thread that registers when the kernel offers no membarrier is
+ * marked SYM and never takes the fast path: its slow path fences fully. */
 static NOTIFY__FORCE_INLINE void notify__reader_fence(void)
 {
 #if NOTIFY_ASYMMETRIC_FENCE
-    if (NOTIFY__LIKELY(notify__load_relaxed(&notify__g.asymmetric)))
-        notify__compiler_fence();
-    else
-        notify__fence_seq_cst();
+    notify__compiler_fence();
 #else
     notify__fence_seq_cst();
 #endif
 }
 
-/* Enter a read-side section (nests). */
+/* Start the outermost read-side section in slot r. */
+static NOTIFY__FORCE_INLINE void notify__read_begin(notify__reader *r)
+{
+    /* P4: pairs with the GP's store-release of the epoch. */
+    uint64_t e = notify__load_acquire(&notify__g.epoch);
+    NOTIFY_TORTURE_POINT();
+#if NOTIFY__TSAN
+    /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
+    (void)notify__exchange_seq_cst(&r->active, e);
+#else
+    /* P2: made visible to the GP by notify__reader_fence + its fence. */
+    notify__store_relaxed(&r->active, e);
+    notify__reader_fence();
+#endif
+}
+
+/* End the outermost read-side section in slot r. */
+static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r)
+{
+    NOTIFY_TORTURE_POINT();
+    /* P3: pairs with the GP's load-acquire of `active`. */
+#if NOTIFY__TSAN
+    (void)notify__exchange_seq_cst(&r->active, (uint64_t)0);
+#else
+    notify__store_release(&r->active, (uint64_t)0);
+    /* P7: store `active`, fence, load `wanted`; the GP stores `wanted`,
+     * fences, loads `active`: one of us sees the other. */
+    notify__reader_fence();
+#endif
+    NOTIFY_TORTURE_POINT();
+}
+
+/* Enter a read-side section (nests). The fast path is an outermost entry
+ * with no flag set; it stores constants to `nesting` (1 here, 0 at the
+ * exit), so back-to-back emissions carry no store-to-load chain through
+ * it. Nesting, flags, a thread's first emission (UNREG) and threads
+ * without membarrier (SYM) take the slow path. */
 static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
 {
     notify__thread *t = &notify__tls;
-    if ((t->nesting++ & NOTIFY__T_COUNT) == 0) {
-        notify__reader *r = t->slot;
-        uint64_t e;
-        if (NOTIFY__UNLIKELY(r == NULL))
-            r = notify__thread_register(t);
-        /* P4: pairs with the GP's store-release of the epoch. */
-        e = notify__load_acquire(&notify__g.epoch);
-        NOTIFY_TORTURE_POINT();
-#if NOTIFY__TSAN
-        /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
-        (void)notify__exchange_seq_cst(&r->active, e);
-#else
-        /* P2: made visible to the GP by notify__reader_fence + its fence. */
-        notify__store_relaxed(&r->active, e);
-        notify__reader_fence();
-#endif
+    unsigned n = t->nesting;
+    if (NOTIFY__LIKELY(n == 0)) {
+        t->nesting = 1;
+        notify__read_begin(t->slot);
+    } else {
+        notify__read_enter_slow(t, n);
     }
     return t;
 }
@@ -511,25 +544,16 @@ static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
 /* Leave a read-side section. */
 static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
 {
-    if (NOTIFY__LIKELY(--t->nesting == 0)) {
+    unsigned n = t->nesting;
+    if (NOTIFY__LIKELY(n == 1)) {
         notify__reader *r = t->slot;
-        NOTIFY_TORTURE_POINT();
-        /* P3: pairs with the GP's load-acquire of `active`. */
-#if NOTIFY__TSAN
-        (void)notify__exchange_seq_cst(&r->active, (uint64_t)0);
-#else
-        notify__store_release(&r->active, (uint64_t)0);
-        /* P7: store `active`, fence, load `wanted`; the GP stores `wanted`,
-         * fences, loads `active`: one of us sees the other. */
-        notify__reader_fence();
-#endif
-        NOTIFY_TORTURE_POINT();
+        t->nesting = 0;
+        notify__read_end(r);
         /* A GP that gave up waiting on us asks us to finish it. */
         if (NOTIFY__UNLIKELY(notify__load_relaxed(&r->wanted)))
             notify__thread_exit_slow(t);
-    } else if (NOTIFY__UNLIKELY((t->nesting & NOTIFY__T_COUNT) == 0)) {
-        notify__store_release(&t->slot->active, (uint64_t)0); /* P3 */
-        notify__thread_exit_slow(t);
+    } else {
+        notify__read_exit_slow(t, n);
     }
 }
 
@@ -545,39 +569,39 @@ notify__emit_with(notify_list *list, void *event,
 
     NOTIFY_ASSERT(list != NULL, "notify_emit: list is NULL");
     /* Empty list: one load and one predictable branch. */
-    if (NOTIFY__LIKELY(notify__load_relaxed(&list->head) == 0))
+    if (NOTIFY__UNLIKELY(notify__load_relaxed(&list->head) == 0))
         return 0;
     t = notify__read_enter();
     NOTIFY_TORTURE_POINT();
     /* P1: pairs with the store-release that linked the first node. Loaded
      * again: only what is read inside the section is protected. */
     nx = notify__load_acquire(&list->head);
-    if (nx != 0) {
-        for (;;) {
-            /* The common case, kept tight: untagged links. */
-            while (NOTIFY__LIKELY(!(nx & NOTIFY__TAG_MASK))) {
-                NOTIFY_TORTURE_POINT();
-                ret = invoke((notify_sub *)nx, event);
-                if (NOTIFY__UNLIKELY(ret != 0))
-                    goto out;
-                NOTIFY_TORTURE_POINT();
-                /* After the call: a callback may have unlinked or tagged
-                 * what follows. */
-                nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
-            }
-            if (nx & NOTIFY__TAG_END)
-                break;
-            nx &= ~NOTIFY__TAG_MASK;
+    if (NOTIFY__UNLIKELY(nx == 0))
+        goto out;
+    for (;;) {
+        /* The common case, kept tight: untagged links. */
+        while (NOTIFY__LIKELY(!(nx & NOTIFY__TAG_MASK))) {
             NOTIFY_TORTURE_POINT();
-            if (notify__admit(list, (notify_sub *)nx)) {
-                NOTIFY_TORTURE_POINT();
-                ret = invoke((notify_sub *)nx, event);
-                if (ret != 0)
-                    break;
-            }
+            ret = invoke((notify_sub *)nx, event);
+            if (NOTIFY__UNLIKELY(ret != 0))
+                goto out;
             NOTIFY_TORTURE_POINT();
+            /* After the call: a callback may have unlinked or tagged
+             * what follows. */
             nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
         }
+        if (NOTIFY__LIKELY(nx & NOTIFY__TAG_END))
+            break;
+        nx &= ~NOTIFY__TAG_MASK;
+        NOTIFY_TORTURE_POINT();
+        if (notify__admit(list, (notify_sub *)nx)) {
+            NOTIFY_TORTURE_POINT();
+            ret = invoke((notify_sub *)nx, event);
+            if (ret != 0)
+                break;
+        }
+        NOTIFY_TORTURE_POINT();
+        nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
     }
 out:
     notify__read_exit(t);
@@ -636,7 +660,7 @@ extern "C" {
 #define NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED 16
 
 notify__shared notify__g = { 1, 0 };
-NOTIFY__TLS notify__thread notify__tls;
+NOTIFY__TLS notify__thread notify__tls = { NOTIFY__T_UNREG, NULL };
 
 /* Writer-side state. The mutex serialises grace periods; readers never take
  * it. Fields marked (mu) are read and written only under notify__gp_mu. */
@@ -1116,6 +1140,41 @@ static void notify__try_reclaim(void)
     notify__tls.nesting &= ~NOTIFY__T_HOOKS;
 }
 
+/* Entering with nesting != 0: a nested emission, flags set, or the
+ * thread's first emission (claim a slot). */
+void notify__read_enter_slow(notify__thread *t, unsigned n)
+{
+    notify__reader *r = t->slot;
+    if (n & NOTIFY__T_UNREG) {
+        r = notify__thread_register(t);
+        n &= ~NOTIFY__T_UNREG;
+#if NOTIFY_ASYMMETRIC_FENCE
+        /* Decided once per thread: `asymmetric` is final before any
+         * thread registers (notify__init runs first) and never clears. */
+        if (!notify__load_relaxed(&notify__g.asymmetric))
+            n |= NOTIFY__T_SYM;
+#endif
+    }
+    t->nesting = n + 1;
+    if ((n & NOTIFY__T_COUNT) == 0) {
+        notify__read_begin(r);
+        if (n & NOTIFY__T_SYM)
+            notify__fence_seq_cst();   /* P2 without membarrier */
+    }
+}
+
+/* Leaving with nesting != 1: nested, flags set, or a SYM thread. */
+void notify__read_exit_slow(notify__thread *t, unsigned n)
+{
+    t->nesting = n - 1;
+    if (((n - 1) & NOTIFY__T_COUNT) != 0)
+        return;
+    notify__read_end(t->slot);
+    if (n & NOTIFY__T_SYM)
+        notify__fence_seq_cst();       /* P7 without membarrier */
+    notify__thread_exit_slow(t);
+}
+
 /* The outermost exit's slow path: a callback deferred a release, or a GP
  * asked this reader to finish it. */
 void notify__thread_exit_slow(notify__thread *t)
@@ -1140,7 +1199,7 @@ static void notify__thread_exit(void *arg)
     notify__full_barrier();   /* P7, as at an emission's end */
     work = (t->nesting & NOTIFY__T_DEFERRED) || notify__load_relaxed(&r->wanted);
     notify__store_relaxed(&r->wanted, 0);
-    t->nesting = 0;
+    t->nesting = NOTIFY__T_UNREG;   /* a later emission claims a slot again */
     t->slot = NULL;
     notify__store_release(&r->in_use, 0);
     if (work || notify__load_relaxed(&notify__gp.dirty) != NULL)

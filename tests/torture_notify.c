@@ -252,6 +252,9 @@ static void *churner(void *arg)
 int main(int argc, char **argv)
 {
     double seconds = argc > 1 ? atof(argv[1]) : 2.0;
+    /* optional: the fence mode this run must have (membarrier|symmetric) */
+    const char *expect = argc > 2 ? argv[2] : NULL;
+    const char *fences;
     pthread_t e[EMITTERS], c[CHURNERS];
     notify_sub sentinel, side;
     struct timespec ts;
@@ -284,10 +287,13 @@ int main(int argc, char **argv)
     notify_list_clear(&side_list);
     notify_synchronize();
 
-    printf("torture: %.1fs emits=%ld sentinel=%ld churns=%ld self=%ld/%ld "
+    fences = notify__load_relaxed(&notify__g.asymmetric) ? "membarrier" : "symmetric";
+    if (expect != NULL && strcmp(expect, fences) != 0)
+        fail("the fence mode is not the one expected");
+    printf("torture: fences=%s %.1fs emits=%ld sentinel=%ld churns=%ld self=%ld/%ld "
            "oneshot=%ld/%ld (fired %ld) recursive=%ld side=%ld kills=%ld pairs=%ld/%ld "
            "yields=%ld leftover=%ld errors=%ld\n",
-           seconds, (long)emits, (long)sentinel_calls, (long)churns,
+           fences, seconds, (long)emits, (long)sentinel_calls, (long)churns,
            (long)self_released, (long)self_made, (long)once_released,
            (long)once_made, (long)once_calls, (long)recurse_calls,
            (long)side_calls, (long)kills, (long)pair_released, (long)pair_made,
