@@ -114,6 +114,7 @@
  *                             Default: 1 unless NDEBUG.
  *   NOTIFY_ASSERT(c, msg)     the debug assertion; default prints and aborts.
  *   NOTIFY_ASYMMETRIC_FENCE   1: use membarrier when the kernel offers it.
+ *                             Same value in every file of a program.
  *                             Default: 1 on Linux unless ThreadSanitizer.
  *   NOTIFY_READER_POOL        reader slots without malloc (default 64).
  *   NOTIFY_RECLAIM_BATCH      nodes reclaimed per grace period (default 64).
@@ -635,19 +636,24 @@ static NOTIFY__FORCE_INLINE int notify_emit(notify_list *list, void *event)
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+/* NOTIFY__MEMBARRIER: this file can call membarrier. NOTIFY_ASYMMETRIC_FENCE
+ * itself is never changed here: other files compiled their fast paths with
+ * it. Without the system call (old kernel headers) `asymmetric` stays 0 and
+ * every thread is marked SYM, so those fast paths are never taken. */
 #if NOTIFY_ASYMMETRIC_FENCE
 #  include <unistd.h>
 #  include <sys/syscall.h>
-#  if !defined(__NR_membarrier)
-#    undef NOTIFY_ASYMMETRIC_FENCE
-#    define NOTIFY_ASYMMETRIC_FENCE 0
-#  endif
+#endif
+#if NOTIFY_ASYMMETRIC_FENCE && defined(__NR_membarrier)
+#  define NOTIFY__MEMBARRIER 1
+#else
+#  define NOTIFY__MEMBARRIER 0
 #endif
 #ifndef __cplusplus
 /* Strict -std=c11 hides these POSIX declarations; these match them. (g++
  * defines _GNU_SOURCE, so C++ sees the system's own.) */
 int nanosleep(const struct timespec *req, struct timespec *rem);
-#  if NOTIFY_ASYMMETRIC_FENCE
+#  if NOTIFY__MEMBARRIER
 long syscall(long number, ...);
 #  endif
 #endif
@@ -735,7 +741,7 @@ static void notify__init(void)
     notify__gp.have_key = pthread_key_create(&notify__gp.key, notify__thread_exit) == 0;
     notify__gp.batch = notify__gp.batch_static;
     notify__gp.cap = NOTIFY_RECLAIM_BATCH;
-#if NOTIFY_ASYMMETRIC_FENCE
+#if NOTIFY__MEMBARRIER
     if (syscall(__NR_membarrier, NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
         notify__store_relaxed(&notify__g.asymmetric, 1);
 #endif
@@ -754,7 +760,7 @@ static void notify__full_barrier(void)
 /* The writer fence of pairings P2 and P7. */
 static void notify__writer_fence(void)
 {
-#if NOTIFY_ASYMMETRIC_FENCE
+#if NOTIFY__MEMBARRIER
     if (notify__load_relaxed(&notify__g.asymmetric)) {
         if (syscall(__NR_membarrier, NOTIFY__MB_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
             return;
@@ -1148,18 +1154,20 @@ void notify__read_enter_slow(notify__thread *t, unsigned n)
     if (n & NOTIFY__T_UNREG) {
         r = notify__thread_register(t);
         n &= ~NOTIFY__T_UNREG;
-#if NOTIFY_ASYMMETRIC_FENCE
         /* Decided once per thread: `asymmetric` is final before any
-         * thread registers (notify__init runs first) and never clears. */
+         * thread registers (notify__init runs first) and never clears.
+         * Marked whatever this file's configuration: another file may
+         * have compiled its fast path expecting membarrier. */
         if (!notify__load_relaxed(&notify__g.asymmetric))
             n |= NOTIFY__T_SYM;
-#endif
     }
     t->nesting = n + 1;
     if ((n & NOTIFY__T_COUNT) == 0) {
         notify__read_begin(r);
+#if NOTIFY_ASYMMETRIC_FENCE   /* else read_begin's fence here is full already */
         if (n & NOTIFY__T_SYM)
             notify__fence_seq_cst();   /* P2 without membarrier */
+#endif
     }
 }
 
@@ -1170,8 +1178,10 @@ void notify__read_exit_slow(notify__thread *t, unsigned n)
     if (((n - 1) & NOTIFY__T_COUNT) != 0)
         return;
     notify__read_end(t->slot);
+#if NOTIFY_ASYMMETRIC_FENCE
     if (n & NOTIFY__T_SYM)
         notify__fence_seq_cst();       /* P7 without membarrier */
+#endif
     notify__thread_exit_slow(t);
 }
 

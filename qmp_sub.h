@@ -282,7 +282,9 @@ void qmp_server_broadcast(qmp_server *srv, const qmp_event_type *t, const void *
 
 /* A session for a new connection; its greeting is queued at once.
  * on_output(s, opaque) is called, in whatever thread queued it, when the
- * session's output goes from empty to non-empty: wake the transport. */
+ * session's output goes from empty to non-empty: wake the transport. It
+ * may run inside qmp_session_read and qmp_server_timers with the server's
+ * lock held: it must only wake, never call back into the server. */
 qmp_session *qmp_session_new(qmp_server *srv, void (*on_output)(qmp_session *, void *),
                              void *opaque);
 /* Bytes received; runs the commands they complete. 0, or -EPIPE once the
@@ -306,9 +308,11 @@ uint64_t qmp_session_dropped(const qmp_session *s);
  * closes (which opens the next). This delivers what is due and returns the
  * milliseconds until the next held event is due: the transport's poll
  * timeout (-1: none is held). Call it in the transport's loop before each
- * wait; on_output is also called when an event starts being held, so a
- * sleeping loop wakes to ask. qmp_session_read delivers its own session's
- * due events too. Any thread. */
+ * wait: a held event waits for this call (or for qmp_session_read, which
+ * delivers its own session's due events). on_output is also called when an
+ * event starts being held, so a sleeping loop wakes to ask. "Latest" is
+ * the order emitters reach the subscription: concurrent emitters in several
+ * threads have no other order. Any thread. */
 int qmp_server_timers(qmp_server *srv);
 
 /* ------------------------------------------------------------------------
@@ -1303,9 +1307,14 @@ static void qmp__now(int64_t *sec, int64_t *usec)
 
 /* Nanoseconds for throttle windows: the monotonic clock where <time.h>
  * offers it; else the wall clock (the window checks tolerate a step back). */
+#if defined(CLOCK_MONOTONIC)
+#  define QMP__MONOTONIC 1
+#else
+#  define QMP__MONOTONIC 0
+#endif
 static uint64_t qmp__clock_ns(void)
 {
-#if defined(CLOCK_MONOTONIC)
+#if QMP__MONOTONIC
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -1832,8 +1841,14 @@ static void qmp__to_legacy(qmp_server *srv, qmp__emission *e)
  * then takes what is held. So the held event never overtakes a later one. */
 static bool qmp__window_open(const qmp__sub *sub, uint64_t now, uint64_t next)
 {
-    /* open: now < next, unless the clock stepped back past the window */
-    return now < next && next - now <= sub->throttle_ns;
+#if QMP__MONOTONIC
+    (void)sub;
+    return now < next;   /* a `now` read a little early still reads as open */
+#else
+    /* the wall clock may step back: past a second more than the window,
+     * take it as closed rather than wait */
+    return now < next && next - now <= sub->throttle_ns + 1000000000u;
+#endif
 }
 
 static bool qmp__throttle_pass(qmp__sub *sub, uint64_t now)
@@ -1912,8 +1927,8 @@ int qmp_server_timers(qmp_server *srv)
     qmp_session *s;
     if (notify__load_relaxed(&srv->nthrottled) == 0)
         return -1;
-    now = qmp__clock_ns();
     pthread_mutex_lock(&srv->lock);
+    now = qmp__clock_ns();   /* after the lock: never a stale `now` */
     for (s = srv->sessions; s != NULL; s = s->next)
         if (notify__load_relaxed(&s->nthrottled) != 0)
             qmp__session_due(s, now, &wait);

@@ -137,6 +137,7 @@
  *                             Default: 1 unless NDEBUG.
  *   NOTIFY_ASSERT(c, msg)     the debug assertion; default prints and aborts.
  *   NOTIFY_ASYMMETRIC_FENCE   1: use membarrier when the kernel offers it.
+ *                             Same value in every file of a program.
  *                             Default: 1 on Linux unless ThreadSanitizer.
  *   NOTIFY_READER_POOL        reader slots without malloc (default 64).
  *   NOTIFY_RECLAIM_BATCH      nodes reclaimed per grace period (default 64).
@@ -658,19 +659,24 @@ static NOTIFY__FORCE_INLINE int notify_emit(notify_list *list, void *event)
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+/* NOTIFY__MEMBARRIER: this file can call membarrier. NOTIFY_ASYMMETRIC_FENCE
+ * itself is never changed here: other files compiled their fast paths with
+ * it. Without the system call (old kernel headers) `asymmetric` stays 0 and
+ * every thread is marked SYM, so those fast paths are never taken. */
 #if NOTIFY_ASYMMETRIC_FENCE
 #  include <unistd.h>
 #  include <sys/syscall.h>
-#  if !defined(__NR_membarrier)
-#    undef NOTIFY_ASYMMETRIC_FENCE
-#    define NOTIFY_ASYMMETRIC_FENCE 0
-#  endif
+#endif
+#if NOTIFY_ASYMMETRIC_FENCE && defined(__NR_membarrier)
+#  define NOTIFY__MEMBARRIER 1
+#else
+#  define NOTIFY__MEMBARRIER 0
 #endif
 #ifndef __cplusplus
 /* Strict -std=c11 hides these POSIX declarations; these match them. (g++
  * defines _GNU_SOURCE, so C++ sees the system's own.) */
 int nanosleep(const struct timespec *req, struct timespec *rem);
-#  if NOTIFY_ASYMMETRIC_FENCE
+#  if NOTIFY__MEMBARRIER
 long syscall(long number, ...);
 #  endif
 #endif
@@ -758,7 +764,7 @@ static void notify__init(void)
     notify__gp.have_key = pthread_key_create(&notify__gp.key, notify__thread_exit) == 0;
     notify__gp.batch = notify__gp.batch_static;
     notify__gp.cap = NOTIFY_RECLAIM_BATCH;
-#if NOTIFY_ASYMMETRIC_FENCE
+#if NOTIFY__MEMBARRIER
     if (syscall(__NR_membarrier, NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0)
         notify__store_relaxed(&notify__g.asymmetric, 1);
 #endif
@@ -777,7 +783,7 @@ static void notify__full_barrier(void)
 /* The writer fence of pairings P2 and P7. */
 static void notify__writer_fence(void)
 {
-#if NOTIFY_ASYMMETRIC_FENCE
+#if NOTIFY__MEMBARRIER
     if (notify__load_relaxed(&notify__g.asymmetric)) {
         if (syscall(__NR_membarrier, NOTIFY__MB_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
             return;
@@ -1171,18 +1177,20 @@ void notify__read_enter_slow(notify__thread *t, unsigned n)
     if (n & NOTIFY__T_UNREG) {
         r = notify__thread_register(t);
         n &= ~NOTIFY__T_UNREG;
-#if NOTIFY_ASYMMETRIC_FENCE
         /* Decided once per thread: `asymmetric` is final before any
-         * thread registers (notify__init runs first) and never clears. */
+         * thread registers (notify__init runs first) and never clears.
+         * Marked whatever this file's configuration: another file may
+         * have compiled its fast path expecting membarrier. */
         if (!notify__load_relaxed(&notify__g.asymmetric))
             n |= NOTIFY__T_SYM;
-#endif
     }
     t->nesting = n + 1;
     if ((n & NOTIFY__T_COUNT) == 0) {
         notify__read_begin(r);
+#if NOTIFY_ASYMMETRIC_FENCE   /* else read_begin's fence here is full already */
         if (n & NOTIFY__T_SYM)
             notify__fence_seq_cst();   /* P2 without membarrier */
+#endif
     }
 }
 
@@ -1193,8 +1201,10 @@ void notify__read_exit_slow(notify__thread *t, unsigned n)
     if (((n - 1) & NOTIFY__T_COUNT) != 0)
         return;
     notify__read_end(t->slot);
+#if NOTIFY_ASYMMETRIC_FENCE
     if (n & NOTIFY__T_SYM)
         notify__fence_seq_cst();       /* P7 without membarrier */
+#endif
     notify__thread_exit_slow(t);
 }
 
@@ -4056,7 +4066,9 @@ void qmp_server_broadcast(qmp_server *srv, const qmp_event_type *t, const void *
 
 /* A session for a new connection; its greeting is queued at once.
  * on_output(s, opaque) is called, in whatever thread queued it, when the
- * session's output goes from empty to non-empty: wake the transport. */
+ * session's output goes from empty to non-empty: wake the transport. It
+ * may run inside qmp_session_read and qmp_server_timers with the server's
+ * lock held: it must only wake, never call back into the server. */
 qmp_session *qmp_session_new(qmp_server *srv, void (*on_output)(qmp_session *, void *),
                              void *opaque);
 /* Bytes received; runs the commands they complete. 0, or -EPIPE once the
@@ -4080,9 +4092,11 @@ uint64_t qmp_session_dropped(const qmp_session *s);
  * closes (which opens the next). This delivers what is due and returns the
  * milliseconds until the next held event is due: the transport's poll
  * timeout (-1: none is held). Call it in the transport's loop before each
- * wait; on_output is also called when an event starts being held, so a
- * sleeping loop wakes to ask. qmp_session_read delivers its own session's
- * due events too. Any thread. */
+ * wait: a held event waits for this call (or for qmp_session_read, which
+ * delivers its own session's due events). on_output is also called when an
+ * event starts being held, so a sleeping loop wakes to ask. "Latest" is
+ * the order emitters reach the subscription: concurrent emitters in several
+ * threads have no other order. Any thread. */
 int qmp_server_timers(qmp_server *srv);
 
 /* ------------------------------------------------------------------------
@@ -5077,9 +5091,14 @@ static void qmp__now(int64_t *sec, int64_t *usec)
 
 /* Nanoseconds for throttle windows: the monotonic clock where <time.h>
  * offers it; else the wall clock (the window checks tolerate a step back). */
+#if defined(CLOCK_MONOTONIC)
+#  define QMP__MONOTONIC 1
+#else
+#  define QMP__MONOTONIC 0
+#endif
 static uint64_t qmp__clock_ns(void)
 {
-#if defined(CLOCK_MONOTONIC)
+#if QMP__MONOTONIC
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) == 0)
         return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
@@ -5606,8 +5625,14 @@ static void qmp__to_legacy(qmp_server *srv, qmp__emission *e)
  * then takes what is held. So the held event never overtakes a later one. */
 static bool qmp__window_open(const qmp__sub *sub, uint64_t now, uint64_t next)
 {
-    /* open: now < next, unless the clock stepped back past the window */
-    return now < next && next - now <= sub->throttle_ns;
+#if QMP__MONOTONIC
+    (void)sub;
+    return now < next;   /* a `now` read a little early still reads as open */
+#else
+    /* the wall clock may step back: past a second more than the window,
+     * take it as closed rather than wait */
+    return now < next && next - now <= sub->throttle_ns + 1000000000u;
+#endif
 }
 
 static bool qmp__throttle_pass(qmp__sub *sub, uint64_t now)
@@ -5686,8 +5711,8 @@ int qmp_server_timers(qmp_server *srv)
     qmp_session *s;
     if (notify__load_relaxed(&srv->nthrottled) == 0)
         return -1;
-    now = qmp__clock_ns();
     pthread_mutex_lock(&srv->lock);
+    now = qmp__clock_ns();   /* after the lock: never a stale `now` */
     for (s = srv->sessions; s != NULL; s = s->next)
         if (notify__load_relaxed(&s->nthrottled) != 0)
             qmp__session_due(s, now, &wait);
