@@ -492,8 +492,12 @@ def t_disconnect():
 def t_slow_consumer():
     t = QMP("subscriptions")   # no subscriptions: it receives only replies
     t.ok("blockdev-close-tray", {"id": "cd0"})
+    fast = QMP("subscriptions")   # reads as it goes: must miss nothing
+    fp = fast.ok("qom-subscribe", {"path": CD0, "property": "tray-moved"})["subscription"]
     slow = QMP("legacy", rcvbuf=4096)
     n, batch = 20000, 1000
+    rss0, peak = server_rss_kb(), 0
+    fast_got = []
     for start in range(0, n, batch):
         t.send_raw(b"".join(b'{"execute":"blockdev-%s-tray","arguments":{"id":"cd0"}}\n'
                             % (b"open" if i % 2 == 0 else b"close")
@@ -501,6 +505,16 @@ def t_slow_consumer():
         for _ in range(batch):
             r = t.reply()
             check(r == {"return": {}}, "toggle", r)
+        while len(fast_got) < start + batch:
+            msg, _ = fast.next(5.0)
+            check(msg.get("subscription") == fp, "fast session: only its events", msg)
+            fast_got.append(msg["data"]["tray-open"])
+        peak = max(peak, server_rss_kb())
+    fast.events = []
+    check(fast_got == [i % 2 == 0 for i in range(n)],
+          "a session that reads gets every event, in order, while another stalls")
+    # the stalled session's queue is bounded (1 MiB of events by default)
+    check(peak - rss0 < 16384, "server memory grew by %d KiB under a stalled reader" % (peak - rss0))
     slow.send({"execute": "query-version", "id": "late"})
     r = slow.reply(timeout=10.0)
     check(r.get("id") == "late" and "return" in r, "reply to the slow session", r)
@@ -531,8 +545,10 @@ def t_slow_consumer():
     check(slow.cmd("qom-get", {"path": CD0, "property": "tray-open"}, id=7) ==
           {"return": True, "id": 7}, "slow session still served")
     tray(t, False)
-    print("# slow consumer: %d delivered, %d dropped" % (len(before), dropped))
+    print("# slow consumer: %d delivered, %d dropped; a reading session got all %d; "
+          "server RSS +%d KiB at most" % (len(before), dropped, n, peak - rss0))
     slow.close()
+    fast.close()
     t.close()
 
 
