@@ -275,7 +275,11 @@ def t_framing():
 
 def t_resync():
     q = QMP("subscriptions")
-    for bad in [b"[" * 5000 + b"]" * 5000 + b"\n", b"\xff\xfe garbage\n", b'{"execute": }\n']:
+    oversized = b'{"execute": "qom-get", "arguments": {"path": "' + b"a" * 200000 + b'"}}\n'
+    binary = bytes(b for b in range(256) if b != 0x0a) + b"\n"   # one line of binary
+    for bad in [b"[" * 5000 + b"]" * 5000 + b"\n", b"\xff\xfe garbage\n", b'{"execute": }\n',
+                b'{"execute": "qom-list", "arguments": {"path": "\xc3\x28"}}\n',
+                oversized, binary]:
         q.send_raw(bad + b'{"execute":"query-version","id":"after"}\n')
         r1, r2 = q.reply(), q.reply()
         check("error" in r1 and r1["error"]["class"] == "GenericError" and
