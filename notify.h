@@ -79,10 +79,14 @@
  *   until it is reclaimed). Emitters follow untagged pointers at full speed.
  *
  *   Readers are emitting threads. Each owns a cache-line sized slot whose
- *   `active` word holds 0 outside emissions and, inside, the global epoch it
- *   saw when its outermost emission began. A grace period (GP) is run by a
+ *   `active` word, written only by its thread, is the reader's whole state:
+ *   the global epoch it saw when its outermost emission began (high half),
+ *   a few flags and its nesting depth (low half); outside emissions the
+ *   depth is 0. So an emission's fast path is one load and one store of it
+ *   on entry and on exit, as in liburcu. A grace period (GP) is run by a
  *   writer: it unlinks nodes, issues the writer fence, increments the epoch
- *   and waits until every slot is 0 or holds the new epoch. The pairings:
+ *   and waits until every slot has depth 0 or holds the new epoch. The
+ *   pairings:
  *   P1 publish    subscribe initialises a node, then store-releases the link
  *                 to it; emitters load-acquire links.
  *   P2 enter      reader: store active, reader fence, load links.  writer:
@@ -94,8 +98,8 @@
  *                 ThreadSanitizer builds, old kernels) both are seq_cst
  *                 fences: slower emission, same guarantees. Whether the
  *                 kernel offers it is known before any thread registers,
- *                 and each thread notes it once, at its first emission, in
- *                 its private nesting word (SYM): the fast path tests
+ *                 and each thread notes it once, at its first emission, as
+ *                 a flag (SYM) in its `active` word: the fast path tests
  *                 nothing but that word, which it reads anyway.
  *   P3 exit       reader store-releases active=0; the GP load-acquires it, so
  *                 everything the callback did happens before the release hook.
@@ -391,26 +395,32 @@ static inline bool notify_list_idle(const notify_list *list);
 #define NOTIFY__W_MARKER_MASK ((uint64_t)0xffffff00)
 #define NOTIFY__POISON ((uintptr_t)0xdead5ab0)   /* `next` of a released node */
 
-/* A reader slot: one per live emitting thread, reused after it exits. */
+/* A reader slot: one per live emitting thread, reused after it exits.
+ * `active` is the reader's whole state, written only by its thread: the
+ * epoch it entered with (high 32 bits), then flags, then the nesting depth
+ * (low bits). 0 outside emissions; the GP waits for slots whose depth is
+ * non-zero and whose epoch is older than its target. One word, so that an
+ * emission stores once on entry and once on exit. */
 typedef struct notify__reader {
-    NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) active; /* epoch, or 0 */
+    NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) active;
     NOTIFY__ATOMIC(int) wanted;   /* a GP gave up waiting on this reader */
     NOTIFY__ATOMIC(int) in_use;
     struct notify__reader *next;  /* registry link, immutable once pushed */
 } notify__reader;
+#define NOTIFY__R_DEPTH    ((uint64_t)0x00ffffff)  /* emissions in progress */
+#define NOTIFY__R_SYM      ((uint64_t)0x01000000)  /* no membarrier: full fences */
+#define NOTIFY__R_UNREG    ((uint64_t)0x02000000)  /* the shared "no slot yet" slot */
+#define NOTIFY__R_DEFERRED ((uint64_t)0x04000000)  /* a callback deferred a release */
+#define NOTIFY__R_LOW      ((uint64_t)0xffffffff)  /* depth and flags */
+#define NOTIFY__R_EPOCH_SHIFT 32
 
-/* Per-thread state, private to its thread. */
+/* Per-thread state, private to its thread. `slot` starts at a shared,
+ * read-only slot marked UNREG, so a thread's first emission takes the slow
+ * path (which claims a slot) with no extra test on the fast one. */
 typedef struct notify__thread {
-    unsigned nesting;       /* emissions in progress (COUNT bits), plus flags
-                               that send the outermost entry or exit to its
-                               slow path with no extra test on the fast path */
-    notify__reader *slot;   /* valid unless UNREG */
+    notify__reader *slot;
+    int hooks;              /* running release hooks at an emission's end */
 } notify__thread;
-#define NOTIFY__T_COUNT    0x07ffffffu
-#define NOTIFY__T_SYM      0x08000000u  /* no membarrier: full fences, slow path */
-#define NOTIFY__T_UNREG    0x10000000u  /* no reader slot yet (the initial value) */
-#define NOTIFY__T_DEFERRED 0x40000000u  /* a callback deferred a release */
-#define NOTIFY__T_HOOKS    0x20000000u  /* running release hooks at an exit */
 
 typedef struct notify__shared {
     NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) epoch;
@@ -421,9 +431,9 @@ extern notify__shared notify__g;
 extern NOTIFY__TLS notify__thread notify__tls;
 
 notify__reader *notify__thread_register(notify__thread *t);
-void notify__read_enter_slow(notify__thread *t, unsigned nesting);
-void notify__read_exit_slow(notify__thread *t, unsigned nesting);
-void notify__thread_exit_slow(notify__thread *t);
+void notify__read_enter_slow(notify__thread *t, uint64_t active);
+void notify__read_exit_slow(notify__thread *t, uint64_t active);
+void notify__thread_exit_slow(notify__thread *t, uint64_t flags);
 int notify__admit(notify_list *list, notify_sub *sub);
 void notify__assert_fail(const char *msg, const char *file, int line);
 
@@ -476,7 +486,8 @@ static inline bool notify_sub_subscribed(const notify_sub *sub)
 
 static inline bool notify_in_emission(void)
 {
-    return (notify__tls.nesting & (NOTIFY__T_COUNT | NOTIFY__T_HOOKS)) != 0;
+    return (notify__load_relaxed(&notify__tls.slot->active) & NOTIFY__R_DEPTH) != 0 ||
+           notify__tls.hooks != 0;
 }
 
 /* The reader fence of pairings P2 and P7 on the fast path. With
@@ -492,31 +503,32 @@ static NOTIFY__FORCE_INLINE void notify__reader_fence(void)
 #endif
 }
 
-/* Start the outermost read-side section in slot r. */
-static NOTIFY__FORCE_INLINE void notify__read_begin(notify__reader *r)
+/* Start the outermost read-side section in slot r, keeping `flags`. */
+static NOTIFY__FORCE_INLINE void notify__read_begin(notify__reader *r, uint64_t flags)
 {
     /* P4: pairs with the GP's store-release of the epoch. */
     uint64_t e = notify__load_acquire(&notify__g.epoch);
+    uint64_t a = (e << NOTIFY__R_EPOCH_SHIFT) | flags | 1u;
     NOTIFY_TORTURE_POINT();
 #if NOTIFY__TSAN
     /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
-    (void)notify__exchange_seq_cst(&r->active, e);
+    (void)notify__exchange_seq_cst(&r->active, a);
 #else
     /* P2: made visible to the GP by notify__reader_fence + its fence. */
-    notify__store_relaxed(&r->active, e);
+    notify__store_relaxed(&r->active, a);
     notify__reader_fence();
 #endif
 }
 
-/* End the outermost read-side section in slot r. */
-static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r)
+/* End the outermost read-side section in slot r, keeping `flags`. */
+static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r, uint64_t flags)
 {
     NOTIFY_TORTURE_POINT();
     /* P3: pairs with the GP's load-acquire of `active`. */
 #if NOTIFY__TSAN
-    (void)notify__exchange_seq_cst(&r->active, (uint64_t)0);
+    (void)notify__exchange_seq_cst(&r->active, flags);
 #else
-    notify__store_release(&r->active, (uint64_t)0);
+    notify__store_release(&r->active, flags);
     /* P7: store `active`, fence, load `wanted`; the GP stores `wanted`,
      * fences, loads `active`: one of us sees the other. */
     notify__reader_fence();
@@ -525,36 +537,33 @@ static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r)
 }
 
 /* Enter a read-side section (nests). The fast path is an outermost entry
- * with no flag set; it stores constants to `nesting` (1 here, 0 at the
- * exit), so back-to-back emissions carry no store-to-load chain through
- * it. Nesting, flags, a thread's first emission (UNREG) and threads
- * without membarrier (SYM) take the slow path. */
+ * with no flag set: one load and one store of the thread's own slot.
+ * Nesting, flags, a thread's first emission (UNREG) and threads without
+ * membarrier (SYM) take the slow path. */
 static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
 {
     notify__thread *t = &notify__tls;
-    unsigned n = t->nesting;
-    if (NOTIFY__LIKELY(n == 0)) {
-        t->nesting = 1;
-        notify__read_begin(t->slot);
-    } else {
-        notify__read_enter_slow(t, n);
-    }
+    notify__reader *r = t->slot;
+    uint64_t a = notify__load_relaxed(&r->active);   /* only we write it */
+    if (NOTIFY__LIKELY(a == 0))
+        notify__read_begin(r, 0);
+    else
+        notify__read_enter_slow(t, a);
     return t;
 }
 
 /* Leave a read-side section. */
 static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
 {
-    unsigned n = t->nesting;
-    if (NOTIFY__LIKELY(n == 1)) {
-        notify__reader *r = t->slot;
-        t->nesting = 0;
-        notify__read_end(r);
+    notify__reader *r = t->slot;
+    uint64_t a = notify__load_relaxed(&r->active);
+    if (NOTIFY__LIKELY((a & NOTIFY__R_LOW) == 1u)) {
+        notify__read_end(r, 0);
         /* A GP that gave up waiting on us asks us to finish it. */
         if (NOTIFY__UNLIKELY(notify__load_relaxed(&r->wanted)))
-            notify__thread_exit_slow(t);
+            notify__thread_exit_slow(t, 0);
     } else {
-        notify__read_exit_slow(t, n);
+        notify__read_exit_slow(t, a);
     }
 }
 
@@ -666,7 +675,9 @@ extern "C" {
 #define NOTIFY__MB_CMD_REGISTER_PRIVATE_EXPEDITED 16
 
 notify__shared notify__g = { 1, 0 };
-NOTIFY__TLS notify__thread notify__tls = { NOTIFY__T_UNREG, NULL };
+/* The slot of threads that have not emitted yet: read, never written. */
+static notify__reader notify__unregistered = { NOTIFY__R_UNREG, 0, 1, NULL };
+NOTIFY__TLS notify__thread notify__tls = { &notify__unregistered, 0 };
 
 /* Writer-side state. The mutex serialises grace periods; readers never take
  * it. Fields marked (mu) are read and written only under notify__gp_mu. */
@@ -986,6 +997,15 @@ static void notify__gp_start(void)
     notify__gp.target = notify__fetch_add_acq_rel(&notify__g.epoch, (uint64_t)1) + 1;
 }
 
+/* A reader does not hold up the GP that waits for epoch `target` when it is
+ * outside emissions or entered at `target` or later. The 32-bit epoch in
+ * `active` is compared modulo 2^32: a reader is never 2^31 GPs behind. */
+static int notify__reader_clear(uint64_t a, uint64_t target)
+{
+    uint32_t e = (uint32_t)(a >> NOTIFY__R_EPOCH_SHIFT);
+    return (a & NOTIFY__R_DEPTH) == 0 || (int32_t)(e - (uint32_t)target) >= 0;
+}
+
 /* Under mu, GP in flight: has every reader left or re-entered? With `wait`
  * it blocks until so; otherwise it spins briefly, and on a no it asks the
  * reader in the way to finish the GP when it leaves. */
@@ -998,7 +1018,7 @@ static int notify__gp_poll(int wait)
         for (;;) {
             /* P3: pairs with the reader's store-release of `active`. */
             uint64_t a = notify__load_acquire(&r->active);
-            if (a == 0 || a >= target)
+            if (notify__reader_clear(a, target))
                 break;
             if (!wait && n >= 64) {
                 /* P7: ask it to finish the GP as it leaves; then look
@@ -1006,7 +1026,7 @@ static int notify__gp_poll(int wait)
                 notify__store_relaxed(&r->wanted, 1);
                 notify__writer_fence();
                 a = notify__load_acquire(&r->active);
-                if (a == 0 || a >= target)
+                if (notify__reader_clear(a, target))
                     break;
                 return 0;
             }
@@ -1122,12 +1142,12 @@ static void notify__synchronize_until(uint64_t ticket)
 }
 
 /* Non-blocking reclaim from the end of an emission or a thread's exit.
- * Release hooks run here see themselves inside an emission (HOOKS), so an
+ * Release hooks run here see themselves inside an emission (hooks), so an
  * unsubscribe in them defers instead of blocking the emitting thread. */
 static void notify__try_reclaim(void)
 {
     pthread_once(&notify__gp_once, notify__init);
-    if (notify__tls.nesting & NOTIFY__T_HOOKS) {
+    if (notify__tls.hooks) {
         /* From a hook this thread runs: the loop running it goes on. */
         notify__store_release(&notify__gp.again, 1);
         return;
@@ -1140,58 +1160,66 @@ static void notify__try_reclaim(void)
         if (pthread_mutex_trylock(&notify__gp_mu) != 0)
             return;
     }
-    notify__tls.nesting |= NOTIFY__T_HOOKS;
+    notify__tls.hooks = 1;
     notify__store_relaxed(&notify__gp.again, 1);
     notify__gp_unlock();
-    notify__tls.nesting &= ~NOTIFY__T_HOOKS;
+    notify__tls.hooks = 0;
 }
 
-/* Entering with nesting != 0: a nested emission, flags set, or the
- * thread's first emission (claim a slot). */
-void notify__read_enter_slow(notify__thread *t, unsigned n)
+/* Entering with `a` != 0: a nested emission, flags set (DEFERRED, SYM), or
+ * the thread's first emission (UNREG: claim a slot). */
+void notify__read_enter_slow(notify__thread *t, uint64_t a)
 {
     notify__reader *r = t->slot;
-    if (n & NOTIFY__T_UNREG) {
+    uint64_t flags;
+    if (a & NOTIFY__R_UNREG) {
         r = notify__thread_register(t);
-        n &= ~NOTIFY__T_UNREG;
+        a = 0;
         /* Decided once per thread: `asymmetric` is final before any
          * thread registers (notify__init runs first) and never clears.
          * Marked whatever this file's configuration: another file may
          * have compiled its fast path expecting membarrier. */
         if (!notify__load_relaxed(&notify__g.asymmetric))
-            n |= NOTIFY__T_SYM;
+            a = NOTIFY__R_SYM;
+        notify__store_relaxed(&r->active, a);
     }
-    t->nesting = n + 1;
-    if ((n & NOTIFY__T_COUNT) == 0) {
-        notify__read_begin(r);
+    if ((a & NOTIFY__R_DEPTH) != 0) {
+        /* nested: the section is already open; only the depth changes */
+        if ((a & NOTIFY__R_DEPTH) == NOTIFY__R_DEPTH)
+            notify__assert_fail("emissions nested too deep", __FILE__, __LINE__);
+        notify__store_relaxed(&r->active, a + 1u);
+        return;
+    }
+    flags = a & (NOTIFY__R_SYM | NOTIFY__R_DEFERRED);
+    notify__read_begin(r, flags);
 #if NOTIFY_ASYMMETRIC_FENCE   /* else read_begin's fence here is full already */
-        if (n & NOTIFY__T_SYM)
-            notify__fence_seq_cst();   /* P2 without membarrier */
+    if (flags & NOTIFY__R_SYM)
+        notify__fence_seq_cst();   /* P2 without membarrier */
 #endif
-    }
 }
 
-/* Leaving with nesting != 1: nested, flags set, or a SYM thread. */
-void notify__read_exit_slow(notify__thread *t, unsigned n)
+/* Leaving with depth or flags other than the fast path's. */
+void notify__read_exit_slow(notify__thread *t, uint64_t a)
 {
-    t->nesting = n - 1;
-    if (((n - 1) & NOTIFY__T_COUNT) != 0)
+    notify__reader *r = t->slot;
+    if ((a & NOTIFY__R_DEPTH) > 1u) {
+        notify__store_relaxed(&r->active, a - 1u);   /* still inside */
         return;
-    notify__read_end(t->slot);
+    }
+    notify__read_end(r, a & NOTIFY__R_SYM);          /* SYM stays */
 #if NOTIFY_ASYMMETRIC_FENCE
-    if (n & NOTIFY__T_SYM)
+    if (a & NOTIFY__R_SYM)
         notify__fence_seq_cst();       /* P7 without membarrier */
 #endif
-    notify__thread_exit_slow(t);
+    notify__thread_exit_slow(t, a);
 }
 
-/* The outermost exit's slow path: a callback deferred a release, or a GP
- * asked this reader to finish it. */
-void notify__thread_exit_slow(notify__thread *t)
+/* The outermost exit's slow path: a callback deferred a release (DEFERRED
+ * in `a`, the state the emission ended with), or a GP asked this reader to
+ * finish it. */
+void notify__thread_exit_slow(notify__thread *t, uint64_t a)
 {
-    unsigned deferred = t->nesting & NOTIFY__T_DEFERRED;
-    t->nesting &= ~NOTIFY__T_DEFERRED;
-    if (deferred || notify__load_relaxed(&t->slot->wanted)) {
+    if ((a & NOTIFY__R_DEFERRED) || notify__load_relaxed(&t->slot->wanted)) {
         notify__store_relaxed(&t->slot->wanted, 0);
         notify__try_reclaim();
     }
@@ -1201,16 +1229,17 @@ static void notify__thread_exit(void *arg)
 {
     notify__thread *t = (notify__thread *)arg;
     notify__reader *r = t->slot;
+    uint64_t a;
     int work;
-    if (r == NULL)
+    if (r == &notify__unregistered)
         return;
     /* A thread that exits inside an emission no longer holds it. */
+    a = notify__load_relaxed(&r->active);
     notify__store_release(&r->active, (uint64_t)0);
     notify__full_barrier();   /* P7, as at an emission's end */
-    work = (t->nesting & NOTIFY__T_DEFERRED) || notify__load_relaxed(&r->wanted);
+    work = (a & NOTIFY__R_DEFERRED) || notify__load_relaxed(&r->wanted);
     notify__store_relaxed(&r->wanted, 0);
-    t->nesting = NOTIFY__T_UNREG;   /* a later emission claims a slot again */
-    t->slot = NULL;
+    t->slot = &notify__unregistered;   /* a later emission claims a slot again */
     notify__store_release(&r->in_use, 0);
     if (work || notify__load_relaxed(&notify__gp.dirty) != NULL)
         notify__try_reclaim();
@@ -1228,10 +1257,12 @@ static int notify__cannot_wait(void)
  * finishes it. */
 static void notify__note_deferred(void)
 {
-    if ((notify__tls.nesting & NOTIFY__T_COUNT) == 0)   /* in hooks */
+    notify__reader *r = notify__tls.slot;
+    uint64_t a = notify__load_relaxed(&r->active);
+    if ((a & NOTIFY__R_DEPTH) == 0)   /* in hooks, outside any emission */
         notify__store_release(&notify__gp.again, 1);
     else
-        notify__tls.nesting |= NOTIFY__T_DEFERRED;
+        notify__store_relaxed(&r->active, a | NOTIFY__R_DEFERRED);
 }
 
 /* Emitters call this for a node reached through a CHECK-tagged pointer:
