@@ -1179,8 +1179,8 @@ void notify__read_enter_slow(notify__thread *t, uint64_t a)
          * thread registers (notify__init runs first) and never clears.
          * Marked whatever this file's configuration: another file may
          * have compiled its fast path expecting membarrier. */
-        if (!notify__load_relaxed(&notify__g.asymmetric))
-            a = NOTIFY__R_SYM;
+        if (!notify__load_relaxed(&notify__g.asymmetric) && !NOTIFY__TSAN)
+            a = NOTIFY__R_SYM;   /* (TSan builds fence fully everywhere) */
         notify__store_relaxed(&r->active, a);
     }
     if ((a & NOTIFY__R_DEPTH) != 0) {

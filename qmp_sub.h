@@ -1698,12 +1698,30 @@ static void qmp__flush_dropped(qmp_session *s)
     qmp__push(s, m);
 }
 
+static void qmp__drop(qmp_session *s)
+{
+    NOTIFY__STD atomic_fetch_add_explicit(&s->dropped, 1, NOTIFY__MO(relaxed));
+    NOTIFY__STD atomic_fetch_add_explicit(&s->dropped_total, 1, NOTIFY__MO(relaxed));
+}
+
+/* No event is shorter than this many bytes on the wire. */
+#define QMP__MIN_EVENT 64u
+
+/* A full session drops an event at once: no serializing it, no attempt to
+ * queue the drop report (the emitter's time goes to sessions with room). */
+static bool qmp__full(const qmp_session *s)
+{
+    return notify__load_relaxed(&s->queued) + QMP__MIN_EVENT > s->srv->cfg.max_output;
+}
+
 static void qmp__push_event(qmp_session *s, qmp__body *body, const char *own, size_t n)
 {
     size_t len = body->len + n;
     qmp__msg *m;
     if (notify__load_relaxed(&s->closed))
         return;
+    if (NOTIFY__UNLIKELY(qmp__full(s)))
+        goto drop;
     if (NOTIFY__UNLIKELY(notify__load_relaxed(&s->dropped) != 0)) {
         qmp__flush_dropped(s);
         if (notify__load_relaxed(&s->dropped) != 0)
@@ -1720,8 +1738,7 @@ static void qmp__push_event(qmp_session *s, qmp__body *body, const char *own, si
     qmp__push(s, m);
     return;
 drop:
-    NOTIFY__STD atomic_fetch_add_explicit(&s->dropped, 1, NOTIFY__MO(relaxed));
-    NOTIFY__STD atomic_fetch_add_explicit(&s->dropped_total, 1, NOTIFY__MO(relaxed));
+    qmp__drop(s);
 }
 
 static void qmp__session_due(qmp_session *s, uint64_t now, uint64_t *wait);
@@ -1827,7 +1844,11 @@ static void qmp__to_legacy(qmp_server *srv, qmp__emission *e)
     size_t i;
     for (i = 0; legacy != NULL && i < legacy->n; i++) {
         qmp_session *s = (qmp_session *)qmp__set_get(legacy, i);
-        if (s != NULL && qmp__body_of(e) != NULL)
+        if (s == NULL || notify__load_relaxed(&s->closed))
+            continue;
+        if (qmp__full(s))
+            qmp__drop(s);
+        else if (qmp__body_of(e) != NULL)
             qmp__push_event(s, e->body, "}\r\n", 3);
     }
 }
@@ -1971,7 +1992,11 @@ static void qmp__tap_deliver(qom_sink *sink, qom_object *subscription, qom_objec
                 continue;
             }
         }
-        if (qmp__body_of(&e) != NULL)
+        if (notify__load_relaxed(&sub->session->closed))
+            continue;
+        if (qmp__full(sub->session))
+            qmp__drop(sub->session);
+        else if (qmp__body_of(&e) != NULL)
             qmp__push_event(sub->session, e.body, sub->suffix, sub->suffix_len);
     }
     if (e.body != NULL)
