@@ -101,8 +101,9 @@
  *                 and each thread notes it once, at its first emission, as
  *                 a flag (SYM) in its `active` word: the fast path tests
  *                 nothing but that word, which it reads anyway.
- *   P3 exit       reader store-releases active=0; the GP load-acquires it, so
- *                 everything the callback did happens before the release hook.
+ *   P3 exit       reader store-releases active (depth 0, only persistent
+ *                 flags left); the GP load-acquires it, so everything the
+ *                 callback did happens before the release hook.
  *   P4 epoch      the GP store-releases the new epoch after its writer fence;
  *                 a reader load-acquires it on entry, so a reader holding the
  *                 new epoch sees every unlink made before that GP.
@@ -397,8 +398,8 @@ static inline bool notify_list_idle(const notify_list *list);
 
 /* A reader slot: one per live emitting thread, reused after it exits.
  * `active` is the reader's whole state, written only by its thread: the
- * epoch it entered with (high 32 bits), then flags, then the nesting depth
- * (low bits). 0 outside emissions; the GP waits for slots whose depth is
+ * epoch it entered with (high 40 bits), then flags, then the nesting depth
+ * (low 20 bits). 0 outside emissions; the GP waits for slots whose depth is
  * non-zero and whose epoch is older than its target. One word, so that an
  * emission stores once on entry and once on exit. */
 typedef struct notify__reader {
@@ -407,12 +408,12 @@ typedef struct notify__reader {
     NOTIFY__ATOMIC(int) in_use;
     struct notify__reader *next;  /* registry link, immutable once pushed */
 } notify__reader;
-#define NOTIFY__R_DEPTH    ((uint64_t)0x00ffffff)  /* emissions in progress */
-#define NOTIFY__R_SYM      ((uint64_t)0x01000000)  /* no membarrier: full fences */
-#define NOTIFY__R_UNREG    ((uint64_t)0x02000000)  /* the shared "no slot yet" slot */
-#define NOTIFY__R_DEFERRED ((uint64_t)0x04000000)  /* a callback deferred a release */
-#define NOTIFY__R_LOW      ((uint64_t)0xffffffff)  /* depth and flags */
-#define NOTIFY__R_EPOCH_SHIFT 32
+#define NOTIFY__R_DEPTH    ((uint64_t)0x000fffff)  /* emissions in progress */
+#define NOTIFY__R_SYM      ((uint64_t)0x00100000)  /* no membarrier: full fences */
+#define NOTIFY__R_UNREG    ((uint64_t)0x00200000)  /* the shared "no slot yet" slot */
+#define NOTIFY__R_DEFERRED ((uint64_t)0x00400000)  /* a callback deferred a release */
+#define NOTIFY__R_LOW      ((uint64_t)0x00ffffff)  /* depth and flags */
+#define NOTIFY__R_EPOCH_SHIFT 24                   /* the epoch's low 40 bits */
 
 /* Per-thread state, private to its thread. `slot` starts at a shared,
  * read-only slot marked UNREG, so a thread's first emission takes the slow
@@ -998,12 +999,17 @@ static void notify__gp_start(void)
 }
 
 /* A reader does not hold up the GP that waits for epoch `target` when it is
- * outside emissions or entered at `target` or later. The 32-bit epoch in
- * `active` is compared modulo 2^32: a reader is never 2^31 GPs behind. */
+ * outside emissions or entered at `target`. While a GP is in flight the
+ * epoch does not move (it moves only in gp_start, under mu), so a reader
+ * inside holds `target` or an older epoch: equality is the test. `active`
+ * keeps the epoch's low 40 bits, so a reader that loaded the epoch and then
+ * stalled, before its store, across exactly a multiple of 2^40 GPs would be
+ * taken for a new one: 12 days of a million GPs a second, to the GP. */
 static int notify__reader_clear(uint64_t a, uint64_t target)
 {
-    uint32_t e = (uint32_t)(a >> NOTIFY__R_EPOCH_SHIFT);
-    return (a & NOTIFY__R_DEPTH) == 0 || (int32_t)(e - (uint32_t)target) >= 0;
+    return (a & NOTIFY__R_DEPTH) == 0 ||
+           (a >> NOTIFY__R_EPOCH_SHIFT) ==
+               (target & (((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u));
 }
 
 /* Under mu, GP in flight: has every reader left or re-entered? With `wait`
@@ -1181,7 +1187,9 @@ void notify__read_enter_slow(notify__thread *t, uint64_t a)
          * have compiled its fast path expecting membarrier. */
         if (!notify__load_relaxed(&notify__g.asymmetric) && !NOTIFY__TSAN)
             a = NOTIFY__R_SYM;   /* (TSan builds fence fully everywhere) */
-        notify__store_relaxed(&r->active, a);
+        /* release: a reused slot's last value came from its old owner's
+         * release (P3); this keeps the chain a GP acquires from unbroken */
+        notify__store_release(&r->active, a);
     }
     if ((a & NOTIFY__R_DEPTH) != 0) {
         /* nested: the section is already open; only the depth changes */
@@ -1202,6 +1210,10 @@ void notify__read_enter_slow(notify__thread *t, uint64_t a)
 void notify__read_exit_slow(notify__thread *t, uint64_t a)
 {
     notify__reader *r = t->slot;
+    if ((a & NOTIFY__R_DEPTH) == 0) {
+        notify__assert_fail("emission exit without an entry", __FILE__, __LINE__);
+        return;
+    }
     if ((a & NOTIFY__R_DEPTH) > 1u) {
         notify__store_relaxed(&r->active, a - 1u);   /* still inside */
         return;
