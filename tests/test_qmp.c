@@ -23,7 +23,17 @@
 QMP_STRUCT(tray_moved, TRAY_FIELDS);
 QMP_DEFINE_EVENT(TRAY_EV, "DEVICE_TRAY_MOVED", tray_moved);
 QOM_DEFINE_EVENT(tray, tray_moved);
-static const qom_event_info TRAY_INFO = { "DEVICE_TRAY_MOVED", &TRAY_EV };
+/* The sessions' marshal counts its calls: an event is written once,
+ * however many sessions receive it. */
+static int tray_writes;
+static void counted_tray_write(qmp_writer *w, const void *payload)
+{
+    tray_writes++;
+    TRAY_EV.data(w, payload);
+}
+static const qmp_event_type COUNTED_TRAY_EV = { "DEVICE_TRAY_MOVED", counted_tray_write,
+                                                NULL, 0 };
+static const qom_event_info TRAY_INFO = { "DEVICE_TRAY_MOVED", &COUNTED_TRAY_EV };
 
 typedef struct {
     qom_object obj;
@@ -619,6 +629,40 @@ static void sleep_ms(int ms)
 
 /* throttle-ms: the first event of a quiet spell at once; inside the window
  * the latest wins and arrives when the window closes. */
+static void test_serialized_once(void **state)
+{
+    qmp_session *legacy = open_session("");   /* negotiated, without subscriptions */
+    qmp_session *a = open_session("\"subscriptions\"");
+    qmp_session *b = open_session("\"subscriptions\"");
+    char *r, *ra, *rb, *rl;
+    (void)state;
+    free(talk(a, "{\"execute\":\"qom-subscribe\",\"arguments\":{\"path\":\"cd0\",\"property\":\"tray-moved\"}}"));
+    free(talk(a, "{\"execute\":\"qom-subscribe-type\",\"arguments\":{\"typename\":\"ide-cd\",\"property\":\"tray-moved\"}}"));
+    free(talk(b, "{\"execute\":\"qom-get\",\"arguments\":{\"path\":\"cd0\",\"property\":\"tray-moved\"}}"));
+    free(drain(legacy));
+    tray_writes = 0;
+    move_tray("/machine/peripheral/cd0", "cd0", true);
+    assert_int_equal(tray_writes, 1);          /* four copies, one serialization */
+    ra = drain(a);
+    rb = drain(b);
+    rl = drain(legacy);
+    assert_int_equal(count(ra, "DEVICE_TRAY_MOVED"), 2);
+    assert_int_equal(count(rb, "DEVICE_TRAY_MOVED"), 1);
+    assert_int_equal(count(rl, "DEVICE_TRAY_MOVED"), 1);
+    /* the same bytes, each with its own subscription member (none: legacy) */
+    r = strstr(rl, "{\"timestamp\"");
+    assert_non_null(r);
+    assert_non_null(strstr(rl, "\"data\": {\"device\": \"\", \"tray-open\": true, \"id\": \"cd0\"}}\r\n"));
+    assert_null(strstr(rl, "subscription"));
+    assert_non_null(strstr(rb, "\"data\": {\"device\": \"\", \"tray-open\": true, \"id\": \"cd0\"}, \"subscription\": \"/qmp/sessions/"));
+    free(ra);
+    free(rb);
+    free(rl);
+    qmp_session_free(legacy);
+    qmp_session_free(a);
+    qmp_session_free(b);
+}
+
 static void test_throttle(void **state)
 {
     qmp_session *s = open_session("\"subscriptions\"");
@@ -795,6 +839,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resynchronization, setup, teardown),
         cmocka_unit_test_setup_teardown(test_legacy_gets_everything_subscribers_only_theirs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_type_wide_covers_later_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_serialized_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_subscription_cap, setup, teardown),
