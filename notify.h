@@ -80,9 +80,9 @@
  *
  *   Readers are emitting threads. Each owns a cache-line sized slot whose
  *   `active` word, written only by its thread, is the reader's whole state:
- *   the global epoch it saw when its outermost emission began (high half),
- *   a few flags and its nesting depth (low half); outside emissions the
- *   depth is 0. So an emission's fast path is one load and one store of it
+ *   the low 40 bits of the global epoch it saw when its outermost emission
+ *   began, a few flags and its nesting depth (low 20 bits); outside
+ *   emissions the depth is 0. So an emission's fast path is one load and one store of it
  *   on entry and on exit, as in liburcu. A grace period (GP) is run by a
  *   writer: it unlinks nodes, issues the writer fence, increments the epoch
  *   and waits until every slot has depth 0 or holds the new epoch. The
