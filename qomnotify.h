@@ -527,8 +527,9 @@ static NOTIFY__FORCE_INLINE void notify__reader_fence(void)
 #endif
 }
 
-/* Start the outermost read-side section in slot r, keeping `flags`. */
-static NOTIFY__FORCE_INLINE void notify__read_begin(notify__reader *r, uint64_t flags)
+/* Start the outermost read-side section in slot r, keeping `flags`;
+ * returns the word stored. */
+static NOTIFY__FORCE_INLINE uint64_t notify__read_begin(notify__reader *r, uint64_t flags)
 {
     /* P4: pairs with the GP's store-release of the epoch. */
     uint64_t e = notify__load_acquire(&notify__g.epoch);
@@ -542,6 +543,7 @@ static NOTIFY__FORCE_INLINE void notify__read_begin(notify__reader *r, uint64_t 
     notify__store_relaxed(&r->active, a);
     notify__reader_fence();
 #endif
+    return a;
 }
 
 /* End the outermost read-side section in slot r, keeping `flags`. */
@@ -560,34 +562,46 @@ static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r, uint64_t fl
     NOTIFY_TORTURE_POINT();
 }
 
+/* A read-side section as its entry left it: the slot, and the word the
+ * fast path stored (0 after a slow entry). */
+typedef struct notify__section {
+    notify__reader *r;
+    uint64_t in;
+} notify__section;
+
 /* Enter a read-side section (nests). The fast path is an outermost entry
  * with no flag set: one load and one store of the thread's own slot.
  * Nesting, flags, a thread's first emission (UNREG) and threads without
  * membarrier (SYM) take the slow path. */
-static NOTIFY__FORCE_INLINE notify__thread *notify__read_enter(void)
+static NOTIFY__FORCE_INLINE notify__section notify__read_enter(void)
 {
+    notify__section sec;
     notify__thread *t = &notify__tls;
-    notify__reader *r = t->slot;
-    uint64_t a = notify__load_relaxed(&r->active);   /* only we write it */
-    if (NOTIFY__LIKELY(a == 0))
-        notify__read_begin(r, 0);
-    else
+    uint64_t a;
+    sec.r = t->slot;
+    a = notify__load_relaxed(&sec.r->active);   /* only this thread writes it */
+    if (NOTIFY__LIKELY(a == 0)) {
+        sec.in = notify__read_begin(sec.r, 0);
+    } else {
         notify__read_enter_slow(t, a);
-    return t;
+        sec.r = t->slot;   /* the first emission claimed one */
+        sec.in = 0;        /* never a word inside a section: exit goes slow */
+    }
+    return sec;
 }
 
-/* Leave a read-side section. */
-static NOTIFY__FORCE_INLINE void notify__read_exit(notify__thread *t)
+/* Leave a read-side section. Fast when the word is what the entry stored:
+ * nothing nested, no flag set by a callback meanwhile. */
+static NOTIFY__FORCE_INLINE void notify__read_exit(notify__section sec)
 {
-    notify__reader *r = t->slot;
-    uint64_t a = notify__load_relaxed(&r->active);
-    if (NOTIFY__LIKELY((a & NOTIFY__R_LOW) == 1u)) {
-        notify__read_end(r, 0);
+    uint64_t a = notify__load_relaxed(&sec.r->active);
+    if (NOTIFY__LIKELY(a == sec.in)) {
+        notify__read_end(sec.r, 0);
         /* A GP that gave up waiting on us asks us to finish it. */
-        if (NOTIFY__UNLIKELY(notify__load_relaxed(&r->wanted)))
-            notify__thread_exit_slow(t, 0);
+        if (NOTIFY__UNLIKELY(notify__load_relaxed(&sec.r->wanted)))
+            notify__thread_exit_slow(&notify__tls, 0);
     } else {
-        notify__read_exit_slow(t, a);
+        notify__read_exit_slow(&notify__tls, a);
     }
 }
 
@@ -597,7 +611,7 @@ static NOTIFY__FORCE_INLINE int
 notify__emit_with(notify_list *list, void *event,
                   int (*invoke)(notify_sub *sub, void *event))
 {
-    notify__thread *t;
+    notify__section sec;
     uintptr_t nx;
     int ret = 0;
 
@@ -605,7 +619,7 @@ notify__emit_with(notify_list *list, void *event,
     /* Empty list: one load and one predictable branch. */
     if (NOTIFY__UNLIKELY(notify__load_relaxed(&list->head) == 0))
         return 0;
-    t = notify__read_enter();
+    sec = notify__read_enter();
     NOTIFY_TORTURE_POINT();
     /* P1: pairs with the store-release that linked the first node. Loaded
      * again: only what is read inside the section is protected. */
@@ -638,7 +652,7 @@ notify__emit_with(notify_list *list, void *event,
         nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
     }
 out:
-    notify__read_exit(t);
+    notify__read_exit(sec);
     return ret;
 }
 
@@ -1222,7 +1236,7 @@ void notify__read_enter_slow(notify__thread *t, uint64_t a)
         return;
     }
     flags = a & (NOTIFY__R_SYM | NOTIFY__R_DEFERRED);
-    notify__read_begin(r, flags);
+    (void)notify__read_begin(r, flags);
 #if NOTIFY_ASYMMETRIC_FENCE   /* else read_begin's fence here is full already */
     if (flags & NOTIFY__R_SYM)
         notify__fence_seq_cst();   /* P2 without membarrier */
@@ -1409,7 +1423,7 @@ static int notify__retire(notify_list *list, notify_sub *sub)
 
 static int notify__unsubscribe(notify_sub *sub, int defer)
 {
-    notify__thread *t;
+    notify__section sec;
     notify_list *list;
     NOTIFY__ATOMIC(uintptr_t) *slot;
     uint64_t w, ticket;
@@ -1425,13 +1439,13 @@ static int notify__unsubscribe(notify_sub *sub, int defer)
      * node on the way can be released meanwhile, and take the list's lock
      * before leaving it, so that a notify_list_clear that a GP then lets
      * return cannot have freed the list under us. */
-    t = notify__read_enter();
+    sec = notify__read_enter();
     rc = notify__check_node(sub, &w);
     if (rc == 0 && !(w & NOTIFY__W_SUBSCRIBED))
         rc = -ENOENT;
     list = rc == 0 ? notify__list_of(sub) : NULL;
     if (list == NULL) {
-        notify__read_exit(t);
+        notify__read_exit(sec);
         return rc != 0 ? rc : -ENOENT;
     }
     notify__list_lock(list);
@@ -1439,7 +1453,7 @@ static int notify__unsubscribe(notify_sub *sub, int defer)
     rc = slot != NULL ? notify__retire(list, sub) : -ENOENT;
     if (rc != 0) {
         notify__list_unlock(list);
-        notify__read_exit(t);
+        notify__read_exit(sec);
         return rc;
     }
     if (defer) {
@@ -1448,14 +1462,14 @@ static int notify__unsubscribe(notify_sub *sub, int defer)
         notify__store_release(slot, notify__load_relaxed(slot) | NOTIFY__TAG_CHECK);
         notify__mark_dirty(list);
         notify__list_unlock(list);
-        notify__read_exit(t);
+        notify__read_exit(sec);
         if (inside)
             notify__note_deferred();
         return 0;
     }
     notify__store_release(slot, notify__slot_value(list, slot, notify__load_relaxed(&sub->next)));
     notify__list_unlock(list);
-    notify__read_exit(t);
+    notify__read_exit(sec);
     /* P5: any GP numbered above `ticket` starts after the unlink. */
     ticket = notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)0);
     notify__synchronize_until(ticket + 1);
