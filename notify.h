@@ -582,6 +582,35 @@ static NOTIFY__FORCE_INLINE void notify__read_exit(notify__section sec)
     }
 }
 
+/* The emission's slow part, out of line so that the loop below stays
+ * short: nx is CHECK-tagged (a one-shot, or a node unsubscribed inside an
+ * emission and still linked). Calls each node it admits until an untagged
+ * link, which it returns, or the end (0); a callback that stops the
+ * emission leaves its value in *stop (and 0 is returned). */
+static NOTIFY__NOINLINE NOTIFY__UNUSED uintptr_t
+notify__emit_checked(notify_list *list, uintptr_t nx, void *event,
+                     int (*invoke)(notify_sub *sub, void *event), int *stop)
+{
+    do {
+        if (nx & NOTIFY__TAG_END)
+            return 0;
+        nx &= ~NOTIFY__TAG_MASK;
+        NOTIFY_TORTURE_POINT();
+        if (notify__admit(list, (notify_sub *)nx)) {
+            int ret;
+            NOTIFY_TORTURE_POINT();
+            ret = invoke((notify_sub *)nx, event);
+            if (ret != 0) {
+                *stop = ret;
+                return 0;
+            }
+        }
+        NOTIFY_TORTURE_POINT();
+        nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
+    } while (nx & NOTIFY__TAG_MASK);
+    return nx;
+}
+
 /* The emission loop, shared by notify_emit and the typed emits, which pass
  * their own `invoke` (inlined: the only indirect call is the callback). */
 static NOTIFY__FORCE_INLINE int
@@ -601,11 +630,22 @@ notify__emit_with(notify_list *list, void *event,
     /* P1: pairs with the store-release that linked the first node. Loaded
      * again: only what is read inside the section is protected. */
     nx = notify__load_acquire(&list->head);
-    if (NOTIFY__UNLIKELY(nx == 0))
-        goto out;
     for (;;) {
-        /* The common case, kept tight: untagged links. */
-        while (NOTIFY__LIKELY(!(nx & NOTIFY__TAG_MASK))) {
+        if (NOTIFY__UNLIKELY((nx & NOTIFY__TAG_MASK) != 0 || nx == 0)) {
+            int stop = 0;
+            /* the end (0: the list emptied since the test above) */
+            if (nx == 0 || (nx & NOTIFY__TAG_END))
+                break;
+            nx = notify__emit_checked(list, nx, event, invoke, &stop);
+            if (nx == 0) {
+                ret = stop;
+                break;
+            }
+        }
+        /* The common case, kept tight: untagged links. Laid out for short
+         * lists: the first call falls through from the entry, and leaving
+         * the loop is what the branch predicts. */
+        do {
             NOTIFY_TORTURE_POINT();
             ret = invoke((notify_sub *)nx, event);
             if (NOTIFY__UNLIKELY(ret != 0))
@@ -614,19 +654,7 @@ notify__emit_with(notify_list *list, void *event,
             /* After the call: a callback may have unlinked or tagged
              * what follows. */
             nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
-        }
-        if (NOTIFY__LIKELY(nx & NOTIFY__TAG_END))
-            break;
-        nx &= ~NOTIFY__TAG_MASK;
-        NOTIFY_TORTURE_POINT();
-        if (notify__admit(list, (notify_sub *)nx)) {
-            NOTIFY_TORTURE_POINT();
-            ret = invoke((notify_sub *)nx, event);
-            if (ret != 0)
-                break;
-        }
-        NOTIFY_TORTURE_POINT();
-        nx = notify__load_acquire(&((notify_sub *)nx)->next); /* P1 */
+        } while (NOTIFY__UNLIKELY(!(nx & NOTIFY__TAG_MASK)));
     }
 out:
     notify__read_exit(sec);

@@ -113,6 +113,35 @@ static void test_stop_value(void **state)
     notify_list_clear(&l);
 }
 
+/* The same through the checked path: one-shots are reached through
+ * CHECK-tagged links, at the head, in the middle and at the end. */
+static void test_stop_value_from_oneshot(void **state)
+{
+    notify_list l = NOTIFY_LIST_INIT;
+    rec a, b, c, d;
+    (void)state;
+    rec_init(&a, 1, 4); rec_init(&b, 2, 3); rec_init(&c, 3, 2); rec_init(&d, 4, 1);
+    b.ret = 9;
+    notify_subscribe_once(&l, &a.sub);       /* head: a CHECK link */
+    notify_subscribe_once(&l, &b.sub);       /* stops the emission */
+    notify_subscribe(&l, &c.sub);
+    notify_subscribe_once(&l, &d.sub);       /* last */
+    assert_int_equal(notify_emit(&l, NULL), 9);
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(c.calls, 0);
+    assert_int_equal(d.calls, 0);
+    assert_int_equal(notify_emit(&l, NULL), 0);   /* a and b fired: c, then d */
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(notify_emit(&l, NULL), 0);
+    assert_int_equal(c.calls, 2);
+    assert_int_equal(d.calls, 1);
+    notify_list_clear(&l);
+}
+
 static void test_empty_list(void **state)
 {
     notify_list l;
@@ -867,6 +896,7 @@ int main(void)
     const struct CMUnitTest order[] = {
         cmocka_unit_test_setup(test_priority_then_fifo, setup),
         cmocka_unit_test_setup(test_stop_value, setup),
+        cmocka_unit_test_setup(test_stop_value_from_oneshot, setup),
         cmocka_unit_test_setup(test_empty_list, setup),
     };
     const struct CMUnitTest misuse[] = {
