@@ -135,6 +135,12 @@
  *                 the same counter, so the unlink happens before its fence.
  *   P6 one-shot   emitters claim a one-shot with a CAS on its state word:
  *                 exactly one call.
+ *   P7 hand-off   a GP that stops waiting on a reader (a non-blocking
+ *                 caller) stores the reader's `wanted`, fences, and looks at
+ *                 `active` again; the reader, leaving, stores `active`,
+ *                 fences (the reader fence, as in P2), and loads `wanted`:
+ *                 one of them sees the other, so the reader finishes the GP
+ *                 as it leaves, or the GP sees it gone.
  *
  * CONFIGURATION (define before including; all are tested with #if)
  *   NOTIFY_IMPLEMENTATION     define in exactly one translation unit.
@@ -248,12 +254,15 @@
 #  define NOTIFY__FORCE_INLINE inline __attribute__((always_inline))
 #  define NOTIFY__NOINLINE __attribute__((noinline))
 #  define NOTIFY__UNUSED __attribute__((unused))
+/* a header-defined slow path: its own copy per file, kept out of line */
+#  define NOTIFY__OUT_OF_LINE static __attribute__((noinline, unused))
 #else
 #  define NOTIFY__UNUSED
 #  define NOTIFY__LIKELY(x) (x)
 #  define NOTIFY__UNLIKELY(x) (x)
 #  define NOTIFY__FORCE_INLINE inline
 #  define NOTIFY__NOINLINE
+#  define NOTIFY__OUT_OF_LINE static inline   /* no unused-function warning */
 #endif
 
 /* Every atomic access in this header goes through these, with its order in
@@ -610,7 +619,7 @@ static NOTIFY__FORCE_INLINE void notify__read_exit(notify__section sec)
  * emission and still linked). Calls each node it admits until an untagged
  * link, which it returns, or the end (0); a callback that stops the
  * emission leaves its value in *stop (and 0 is returned). */
-static NOTIFY__NOINLINE NOTIFY__UNUSED uintptr_t
+NOTIFY__OUT_OF_LINE uintptr_t
 notify__emit_checked(notify_list *list, uintptr_t nx, void *event,
                      int (*invoke)(notify_sub *sub, void *event), int *stop)
 {
