@@ -421,7 +421,6 @@ typedef struct notify__reader {
 #define NOTIFY__R_SYM      ((uint64_t)0x00100000)  /* no membarrier: full fences */
 #define NOTIFY__R_UNREG    ((uint64_t)0x00200000)  /* the shared "no slot yet" slot */
 #define NOTIFY__R_DEFERRED ((uint64_t)0x00400000)  /* a callback deferred a release */
-#define NOTIFY__R_LOW      ((uint64_t)0x00ffffff)  /* depth and flags */
 #define NOTIFY__R_EPOCH_SHIFT 24                   /* the epoch's low 40 bits */
 
 /* Per-thread state, private to its thread. `slot` starts at a shared,

@@ -444,7 +444,6 @@ typedef struct notify__reader {
 #define NOTIFY__R_SYM      ((uint64_t)0x00100000)  /* no membarrier: full fences */
 #define NOTIFY__R_UNREG    ((uint64_t)0x00200000)  /* the shared "no slot yet" slot */
 #define NOTIFY__R_DEFERRED ((uint64_t)0x00400000)  /* a callback deferred a release */
-#define NOTIFY__R_LOW      ((uint64_t)0x00ffffff)  /* depth and flags */
 #define NOTIFY__R_EPOCH_SHIFT 24                   /* the epoch's low 40 bits */
 
 /* Per-thread state, private to its thread. `slot` starts at a shared,
@@ -5576,6 +5575,47 @@ static void qmp__flush_dropped(qmp_session *s)
     qmp__push(s, m);
 }
 
+/* One emission on its way to the sessions. */
+typedef struct qmp__emission {
+    const qom_event_info *event;
+    const void *payload;
+    qmp__body *body;
+    int failed;
+} qmp__emission;
+
+/* The event's text, written once per emission, on first need. */
+static qmp__body *qmp__body_of(qmp__emission *e)
+{
+    static const char zeros[QMP__BODY_HEAD] = { 0 };
+    qmp_event_type fallback;
+    const qmp_event_type *t;
+    qmp_writer w;
+    int64_t sec, usec;
+    if (e->body != NULL || e->failed)
+        return e->body;
+    t = (const qmp_event_type *)e->event->marshal;
+    if (t == NULL) {
+        fallback.name = e->event->name;
+        fallback.data = NULL;
+        fallback.middle = NULL;
+        fallback.middle_len = 0;
+        t = &fallback;
+    }
+    qmp_writer_init(&w);
+    qmp__raw(&w, zeros, QMP__BODY_HEAD);
+    qmp__now(&sec, &usec);
+    qmp__event_head(&w, t, e->payload, sec, usec);
+    if (w.oom) {
+        qmp_writer_free(&w);
+        e->failed = 1;
+        return NULL;
+    }
+    e->body = (qmp__body *)(void *)w.buf;   /* the buffer becomes the body */
+    NOTIFY__STD atomic_init(&e->body->refs, 1);
+    e->body->len = w.len - QMP__BODY_HEAD;
+    return e->body;
+}
+
 static void qmp__drop(qmp_session *s)
 {
     NOTIFY__STD atomic_fetch_add_explicit(&s->dropped, 1, NOTIFY__MO(relaxed));
@@ -5592,9 +5632,12 @@ static bool qmp__full(const qmp_session *s)
     return notify__load_relaxed(&s->queued) + QMP__MIN_EVENT > s->srv->cfg.max_output;
 }
 
-static void qmp__push_event(qmp_session *s, qmp__body *body, const char *own, size_t n)
+/* Queue the emission's text, with `own` after it, on s; the text is
+ * written on first need, so a full session costs no serializing. */
+static void qmp__push_event(qmp_session *s, qmp__emission *e, const char *own, size_t n)
 {
-    size_t len = body->len + n;
+    qmp__body *body;
+    size_t len;
     qmp__msg *m;
     if (notify__load_relaxed(&s->closed))
         return;
@@ -5605,6 +5648,10 @@ static void qmp__push_event(qmp_session *s, qmp__body *body, const char *own, si
         if (notify__load_relaxed(&s->dropped) != 0)
             goto drop;   /* still no room for the report: none for this */
     }
+    body = qmp__body_of(e);
+    if (body == NULL)
+        goto drop;       /* out of memory for its text: counted, reported */
+    len = body->len + n;
     if (!qmp__room(s, len, s->srv->cfg.max_output))
         goto drop;
     m = qmp__msg_new(body, own, n);
@@ -5676,45 +5723,6 @@ size_t qmp_session_read(qmp_session *s, void *buf, size_t cap)
 
 /* ---- the taps: one type-wide subscription per event property wanted ---- */
 
-typedef struct qmp__emission {
-    const qom_event_info *event;
-    const void *payload;
-    qmp__body *body;
-    int failed;
-} qmp__emission;
-
-/* The event's text, written once per emission, on first need. */
-static qmp__body *qmp__body_of(qmp__emission *e)
-{
-    static const char zeros[QMP__BODY_HEAD] = { 0 };
-    qmp_event_type fallback;
-    const qmp_event_type *t = (const qmp_event_type *)e->event->marshal;
-    qmp_writer w;
-    int64_t sec, usec;
-    if (e->body != NULL || e->failed)
-        return e->body;
-    if (t == NULL) {
-        fallback.name = e->event->name;
-        fallback.data = NULL;
-        fallback.middle = NULL;
-        fallback.middle_len = 0;
-        t = &fallback;
-    }
-    qmp_writer_init(&w);
-    qmp__raw(&w, zeros, QMP__BODY_HEAD);
-    qmp__now(&sec, &usec);
-    qmp__event_head(&w, t, e->payload, sec, usec);
-    if (w.oom) {
-        qmp_writer_free(&w);
-        e->failed = 1;
-        return NULL;
-    }
-    e->body = (qmp__body *)(void *)w.buf;   /* the buffer becomes the body */
-    NOTIFY__STD atomic_init(&e->body->refs, 1);
-    e->body->len = w.len - QMP__BODY_HEAD;
-    return e->body;
-}
-
 static void qmp__to_legacy(qmp_server *srv, qmp__emission *e)
 {
     /* pairs with the writers' store-release in qmp__set_add/remove */
@@ -5722,12 +5730,8 @@ static void qmp__to_legacy(qmp_server *srv, qmp__emission *e)
     size_t i;
     for (i = 0; legacy != NULL && i < legacy->n; i++) {
         qmp_session *s = (qmp_session *)qmp__set_get(legacy, i);
-        if (s == NULL || notify__load_relaxed(&s->closed))
-            continue;
-        if (qmp__full(s))
-            qmp__drop(s);
-        else if (qmp__body_of(e) != NULL)
-            qmp__push_event(s, e->body, "}\r\n", 3);
+        if (s != NULL)
+            qmp__push_event(s, e, "}\r\n", 3);
     }
 }
 
@@ -5799,7 +5803,8 @@ static void qmp__throttle_due(qmp__sub *sub, uint64_t now, uint64_t *wait)
     b = NOTIFY__STD atomic_exchange_explicit(&sub->held, (qmp__body *)NULL,
                                              NOTIFY__MO(acq_rel));
     if (b != NULL) {
-        qmp__push_event(sub->session, b, sub->suffix, sub->suffix_len);
+        qmp__emission held = { NULL, NULL, b, 0 };
+        qmp__push_event(sub->session, &held, sub->suffix, sub->suffix_len);
         qmp__body_unref(b);
     }
 }
@@ -5870,12 +5875,7 @@ static void qmp__tap_deliver(qom_sink *sink, qom_object *subscription, qom_objec
                 continue;
             }
         }
-        if (notify__load_relaxed(&sub->session->closed))
-            continue;
-        if (qmp__full(sub->session))
-            qmp__drop(sub->session);
-        else if (qmp__body_of(&e) != NULL)
-            qmp__push_event(sub->session, e.body, sub->suffix, sub->suffix_len);
+        qmp__push_event(sub->session, &e, sub->suffix, sub->suffix_len);
     }
     if (e.body != NULL)
         qmp__body_unref(e.body);

@@ -226,7 +226,7 @@ int main(int argc, char **argv)
         fails++, fprintf(stderr, "torture_qom: the stable subscription missed events\n");
     if (released != made)
         fails++, fprintf(stderr, "torture_qom: subscriptions made and released differ\n");
-    if (errors != 0 || emits == 0 || made < 3)
+    if (errors != 0 || emits == 0 || made < 3 || deleted == 0)
         fails++, fprintf(stderr, "torture_qom: errors or no progress\n");
     return fails != 0;
 }
