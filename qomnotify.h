@@ -430,13 +430,15 @@ static inline bool notify_list_idle(const notify_list *list);
 
 /* A reader slot: one per live emitting thread, reused after it exits.
  * `active` is the reader's whole state, written only by its thread: the
- * epoch it entered with (high 40 bits), then flags, then the nesting depth
- * (low 20 bits). 0 outside emissions; the GP waits for slots whose depth is
- * non-zero and whose epoch is older than its target. One word, so that an
- * emission stores once on entry and once on exit. */
+ * epoch its latest outermost emission entered with (high 40 bits; kept
+ * when it leaves), then flags, then the nesting depth (low 20 bits). The
+ * fast path runs when the low 24 bits are 0. A GP is done with a slot
+ * whose epoch is its target (P4), that is OFFLINE, or whose depth is 0 and
+ * that depth can be trusted (P2). One word, so that an emission stores
+ * once on entry and once on exit. */
 typedef struct notify__reader {
     NOTIFY__ALIGNAS(64) NOTIFY__ATOMIC(uint64_t) active;
-    NOTIFY__ATOMIC(int) wanted;   /* a GP gave up waiting on this reader */
+    NOTIFY__ATOMIC(int) wanted;   /* NOTIFY__WANT_*: requests from a GP */
     NOTIFY__ATOMIC(int) in_use;
     struct notify__reader *next;  /* registry link, immutable once pushed */
 } notify__reader;
@@ -444,7 +446,12 @@ typedef struct notify__reader {
 #define NOTIFY__R_SYM      ((uint64_t)0x00100000)  /* no membarrier: full fences */
 #define NOTIFY__R_UNREG    ((uint64_t)0x00200000)  /* the shared "no slot yet" slot */
 #define NOTIFY__R_DEFERRED ((uint64_t)0x00400000)  /* a callback deferred a release */
+#define NOTIFY__R_OFFLINE  ((uint64_t)0x00800000)  /* no thread: it exited, or never came */
+#define NOTIFY__R_LOW      ((uint64_t)0x00ffffff)  /* flags and depth: 0 = fast path */
 #define NOTIFY__R_EPOCH_SHIFT 24                   /* the epoch's low 40 bits */
+/* `wanted`: set by a GP, taken by the reader (an exchange) as it leaves. */
+#define NOTIFY__WANT_FINISH 1   /* a non-blocking GP gave up: finish it */
+#define NOTIFY__WANT_WAKE   2   /* a blocking GP sleeps on `wanted`: wake it */
 
 /* Per-thread state, private to its thread. `slot` starts at a shared,
  * read-only slot marked UNREG, so a thread's first emission takes the slow
@@ -547,22 +554,25 @@ static NOTIFY__FORCE_INLINE uint64_t notify__read_begin(notify__reader *r, uint6
     /* ThreadSanitizer models no fences: a seq_cst RMW is the barrier. */
     (void)notify__exchange_seq_cst(&r->active, a);
 #else
-    /* P2: made visible to the GP by notify__reader_fence + its fence. */
-    notify__store_relaxed(&r->active, a);
+    /* P2: made visible to the GP by notify__reader_fence + its fence.
+     * release (P3'): a GP that reads this word and finds its epoch new is
+     * done with every earlier section of this thread. */
+    notify__store_release(&r->active, a);
     notify__reader_fence();
 #endif
     return a;
 }
 
-/* End the outermost read-side section in slot r, keeping `flags`. */
-static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r, uint64_t flags)
+/* End the outermost read-side section in slot r, storing `idle` (the
+ * entry's word with depth 0: its epoch and persistent flags). */
+static NOTIFY__FORCE_INLINE void notify__read_end(notify__reader *r, uint64_t idle)
 {
     NOTIFY_TORTURE_POINT();
     /* P3: pairs with the GP's load-acquire of `active`. */
 #if NOTIFY__TSAN
-    (void)notify__exchange_seq_cst(&r->active, flags);
+    (void)notify__exchange_seq_cst(&r->active, idle);
 #else
-    notify__store_release(&r->active, flags);
+    notify__store_release(&r->active, idle);
     /* P7: store `active`, fence, load `wanted`; the GP stores `wanted`,
      * fences, loads `active`: one of us sees the other. */
     notify__reader_fence();
@@ -580,7 +590,8 @@ typedef struct notify__section {
 /* Enter a read-side section (nests). The fast path is an outermost entry
  * with no flag set: one load and one store of the thread's own slot.
  * Nesting, flags, a thread's first emission (UNREG) and threads without
- * membarrier (SYM) take the slow path. */
+ * membarrier (SYM) take the slow path. The epoch in the high bits is the
+ * previous section's, ignored here. */
 static NOTIFY__FORCE_INLINE notify__section notify__read_enter(void)
 {
     notify__section sec;
@@ -588,7 +599,7 @@ static NOTIFY__FORCE_INLINE notify__section notify__read_enter(void)
     uint64_t a;
     sec.r = t->slot;
     a = notify__load_relaxed(&sec.r->active);   /* only this thread writes it */
-    if (NOTIFY__LIKELY(a == 0)) {
+    if (NOTIFY__LIKELY((a & NOTIFY__R_LOW) == 0)) {
         sec.in = notify__read_begin(sec.r, 0);
     } else {
         notify__read_enter_slow(t, a);
@@ -604,7 +615,7 @@ static NOTIFY__FORCE_INLINE void notify__read_exit(notify__section sec)
 {
     uint64_t a = notify__load_relaxed(&sec.r->active);
     if (NOTIFY__LIKELY(a == sec.in)) {
-        notify__read_end(sec.r, 0);
+        notify__read_end(sec.r, sec.in - 1u);   /* depth 1 -> 0, epoch kept */
         /* A GP that gave up waiting on us asks us to finish it. */
         if (NOTIFY__UNLIKELY(notify__load_relaxed(&sec.r->wanted)))
             notify__thread_exit_slow(&notify__tls, 0);
@@ -723,7 +734,7 @@ static NOTIFY__FORCE_INLINE int notify_emit(notify_list *list, void *event)
  * itself is never changed here: other files compiled their fast paths with
  * it. Without the system call (old kernel headers) `asymmetric` stays 0 and
  * every thread is marked SYM, so those fast paths are never taken. */
-#if NOTIFY_ASYMMETRIC_FENCE
+#if defined(__linux__)
 #  include <unistd.h>
 #  include <sys/syscall.h>
 #endif
@@ -732,11 +743,18 @@ static NOTIFY__FORCE_INLINE int notify_emit(notify_list *list, void *event)
 #else
 #  define NOTIFY__MEMBARRIER 0
 #endif
+/* NOTIFY__FUTEX: a blocking GP sleeps until the reader in its way leaves,
+ * and that reader wakes it (P9). Elsewhere it polls with short sleeps. */
+#if defined(__linux__) && defined(__NR_futex)
+#  define NOTIFY__FUTEX 1
+#else
+#  define NOTIFY__FUTEX 0
+#endif
 #ifndef __cplusplus
 /* Strict -std=c11 hides these POSIX declarations; these match them. (g++
  * defines _GNU_SOURCE, so C++ sees the system's own.) */
 int nanosleep(const struct timespec *req, struct timespec *rem);
-#  if NOTIFY__MEMBARRIER
+#  if NOTIFY__MEMBARRIER || NOTIFY__FUTEX
 long syscall(long number, ...);
 #  endif
 #endif
@@ -751,6 +769,15 @@ extern "C" {
 notify__shared notify__g = { 1, 0 };
 /* The slot of threads that have not emitted yet: read, never written. */
 static notify__reader notify__unregistered = { NOTIFY__R_UNREG, 0, 1, NULL };
+/* A GP's first look, without the writer fence, lasts at most this long:
+ * a reader that is emitting re-enters at the new epoch well within it. */
+#define NOTIFY__QUIET_NS 2000u
+/* A blocking GP's sleep on a reader, between looks. The reader wakes it as
+ * it leaves; the timeout only bounds the wait when that wake-up is lost (a
+ * reader that leaves at the very moment the GP asks, and then emits no
+ * more). Longer than a scheduler tick, so that arming it rarely reprograms
+ * the CPU's timer: on virtual machines that costs as much as the wait. */
+#define NOTIFY__WAKE_TIMEOUT_NS 10000000L
 NOTIFY__TLS notify__thread notify__tls = { &notify__unregistered, 0 };
 
 /* Writer-side state. The mutex serialises grace periods; readers never take
@@ -771,6 +798,7 @@ static struct {
     uint64_t released;                        /* (mu) hooks of GPs <= this ran */
     struct notify__running *running;          /* (mu) batches being released */
     uint64_t target;                          /* (mu) epoch GP `started` waits for */
+    int fenced;                               /* (mu) the writer fence ran in it */
     size_t nbatch, cap;                       /* (mu) */
     notify_sub **batch;                       /* (mu) unlinked by GP `started` */
     notify_sub *batch_static[NOTIFY_RECLAIM_BATCH];
@@ -817,6 +845,43 @@ static void notify__backoff(unsigned *n)
         struct timespec ts = { 0, (long)(1000L << shift) };
         nanosleep(&ts, NULL);
     }
+}
+
+/* Now, in nanoseconds, for the GP's short first look (C11's clock: a
+ * jump only ends that look early or late). */
+static uint64_t notify__now_ns(void)
+{
+    struct timespec ts;
+    if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
+        return 0;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+#if NOTIFY__FUTEX
+#define NOTIFY__FUTEX_WAIT_PRIVATE 128   /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
+#define NOTIFY__FUTEX_WAKE_PRIVATE 129   /* FUTEX_WAKE | FUTEX_PRIVATE_FLAG */
+/* Sleep while *w == v, for at most `ns`; any outcome (woken, timed out,
+ * interrupted, value changed) returns: the caller looks again. */
+static void notify__futex_wait(NOTIFY__ATOMIC(int) *w, int v, long ns)
+{
+    struct timespec ts = { 0, ns };
+    (void)syscall(__NR_futex, (void *)w, NOTIFY__FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0);
+}
+#endif
+
+/* Wake the GP that may sleep on this reader's `wanted` (P9), and yield:
+ * that GP most often waited because this thread was preempted inside its
+ * section on the GP's own CPU; without the yield the woken GP may wait for
+ * the rest of this thread's time slice (milliseconds). Only a thread that
+ * a waiting GP asked comes here, once per such request. */
+static void notify__wake_gp(notify__reader *r)
+{
+#if NOTIFY__FUTEX
+    (void)syscall(__NR_futex, (void *)&r->wanted, NOTIFY__FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+    sched_yield();
+#else
+    (void)r;   /* the GP polls */
+#endif
 }
 
 static void notify__thread_exit(void *arg);
@@ -884,7 +949,8 @@ notify__reader *notify__thread_register(notify__thread *t)
             if (r == NULL)
                 notify__assert_fail("out of memory for a reader slot", __FILE__, __LINE__);
         }
-        notify__store_relaxed(&r->active, (uint64_t)0);
+        /* P8: never had a thread; its first one fences after storing. */
+        notify__store_relaxed(&r->active, NOTIFY__R_OFFLINE);
         notify__store_relaxed(&r->in_use, 1);
         r->next = notify__load_relaxed(&notify__gp.readers);
         /* Push; pairs with the load-acquire of the registry in the GP. */
@@ -1061,56 +1127,145 @@ static void notify__collect(void)
     }
 }
 
-/* Under mu, no GP in flight: start one. */
+/* Under mu, no GP in flight: start one. The full fence is the writer
+ * half of P2 for readers that fence themselves and of P8; the writer fence
+ * proper (membarrier) comes later, in gp_poll, only if a reader needs it. */
 static void notify__gp_start(void)
 {
     notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)1); /* P5 */
     notify__collect();
-    notify__writer_fence();                                        /* P2 */
-    /* P4: store-release of the new epoch, after the fence. */
+    notify__full_barrier();                                        /* P2, P8 */
+    /* P4: store-release of the new epoch, after the unlinks. */
     notify__gp.target = notify__fetch_add_acq_rel(&notify__g.epoch, (uint64_t)1) + 1;
+    notify__gp.fenced = 0;
 }
 
-/* A reader does not hold up the GP that waits for epoch `target` when it is
- * outside emissions or entered at `target`. While a GP is in flight the
- * epoch does not move (it moves only in gp_start, under mu), so a reader
- * inside holds `target` or an older epoch: equality is the test. `active`
- * keeps the epoch's low 40 bits, so a reader that loaded the epoch and then
- * stalled, before its store, across exactly a multiple of 2^40 GPs would be
- * taken for a new one: 12 days of a million GPs a second, to the GP. */
-static int notify__reader_clear(uint64_t a, uint64_t target)
+/* Whether the reader in slot r, whose word is `a`, no longer holds up the
+ * GP that waits for epoch `target`:
+ *  - OFFLINE: no thread uses the slot (P8);
+ *  - it entered at `target` (P4), and so left every older section (P3');
+ *  - depth 0, and that 0 can be trusted (P2): the writer fence ran in this
+ *    GP (`fenced`), the reader fences itself (SYM, ThreadSanitizer builds),
+ *    or it is this thread's own slot, outside an emission.
+ * A depth-0 word of another thread, read without the writer fence, proves
+ * nothing: its next entry may have loaded links before its store shows.
+ * While a GP is in flight the epoch does not move (it moves only in
+ * gp_start, under mu), so a reader inside holds `target` or an older epoch:
+ * equality is the test. `active` keeps the epoch's low 40 bits, so a reader
+ * that loaded the epoch and then stalled, before its store, across exactly
+ * a multiple of 2^40 GPs would be taken for a new one: 12 days of a million
+ * GPs a second, to the GP. */
+static int notify__reader_done(const notify__reader *r, uint64_t a, uint64_t target)
 {
-    return (a & NOTIFY__R_DEPTH) == 0 ||
-           (a >> NOTIFY__R_EPOCH_SHIFT) ==
-               (target & (((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u));
+    if (a & NOTIFY__R_OFFLINE)
+        return 1;
+    if ((a >> NOTIFY__R_EPOCH_SHIFT) ==
+        (target & (((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u)))
+        return 1;
+    if ((a & NOTIFY__R_DEPTH) != 0)
+        return 0;
+    return notify__gp.fenced || NOTIFY__TSAN || (a & NOTIFY__R_SYM) != 0 ||
+           r == notify__tls.slot;
 }
 
-/* Under mu, GP in flight: has every reader left or re-entered? With `wait`
- * it blocks until so; otherwise it spins briefly, and on a no it asks the
- * reader in the way to finish the GP when it leaves. */
+/* Under mu: run the writer fence for the GP in flight (P2, P7). */
+static void notify__gp_fence(void)
+{
+    notify__writer_fence();
+    notify__gp.fenced = 1;
+}
+
+/* Under mu, GP in flight: wait until reader r no longer holds it up. With
+ * `wait` it blocks until so; otherwise, on a no, it asks the reader to
+ * finish the GP when it leaves (P7) and returns 0. */
+static int notify__gp_wait_reader(notify__reader *r, uint64_t target, int wait)
+{
+    unsigned n = 0;
+    int asked = 0;
+    for (;;) {
+        /* P3: pairs with the reader's store-release of `active`. */
+        uint64_t a = notify__load_acquire(&r->active);
+        if (notify__reader_done(r, a, target))
+            break;
+        /* P9: it took our request as it left; pairs with its exchange. */
+        if (asked && !(notify__load_acquire(&r->wanted) & NOTIFY__WANT_WAKE))
+            break;
+        if ((a & NOTIFY__R_DEPTH) == 0) {
+            /* It left, seen without the writer fence: fence, look again. */
+            notify__gp_fence();
+            continue;
+        }
+        if (!wait) {
+            /* P7: ask it to finish the GP as it leaves; then look again,
+             * in case it left before it could see the request. */
+            NOTIFY__STD atomic_fetch_or_explicit(&r->wanted, NOTIFY__WANT_FINISH,
+                                                 NOTIFY__MO(seq_cst));
+            notify__gp_fence();
+            a = notify__load_acquire(&r->active);
+            if (notify__reader_done(r, a, target))
+                break;
+            return 0;
+        }
+#if NOTIFY__FUTEX
+        if (!asked) {
+            /* P9: ask it to wake us as it leaves, then look once more. */
+            NOTIFY__STD atomic_fetch_or_explicit(&r->wanted, NOTIFY__WANT_WAKE,
+                                                 NOTIFY__MO(seq_cst));
+            asked = 1;
+            continue;
+        }
+        {
+            int w = notify__load_relaxed(&r->wanted);
+            if (w & NOTIFY__WANT_WAKE)
+                notify__futex_wait(&r->wanted, w, NOTIFY__WAKE_TIMEOUT_NS);
+        }
+        (void)n;
+#else
+        notify__backoff(&n);
+#endif
+    }
+    if (asked)   /* if still there, so that its exit does not wake for nothing */
+        NOTIFY__STD atomic_fetch_and_explicit(&r->wanted, ~NOTIFY__WANT_WAKE,
+                                              NOTIFY__MO(relaxed));
+    return 1;
+}
+
+/* Under mu, GP in flight: has every reader left or re-entered? First a
+ * short look, all readers at once, without the writer fence: threads that
+ * keep emitting re-enter at the new epoch within it, so on a busy system a
+ * GP usually completes with no system call. Then, if a depth-0 word was
+ * seen without the writer fence, one writer fence; then wait on the
+ * readers still inside older sections. With `wait` it blocks until done;
+ * otherwise it returns 0 where it would block (see gp_wait_reader). */
 static int notify__gp_poll(int wait)
 {
-    uint64_t target = notify__gp.target;
+    uint64_t target = notify__gp.target, t0 = 0, now;
     notify__reader *r;
-    for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next) {
-        unsigned n = 0;
-        for (;;) {
-            /* P3: pairs with the reader's store-release of `active`. */
-            uint64_t a = notify__load_acquire(&r->active);
-            if (notify__reader_clear(a, target))
-                break;
-            if (!wait && n >= 64) {
-                /* P7: ask it to finish the GP as it leaves; then look
-                 * again, in case it left before it could see the request. */
-                notify__store_relaxed(&r->wanted, 1);
-                notify__writer_fence();
-                a = notify__load_acquire(&r->active);
-                if (notify__reader_clear(a, target))
-                    break;
-                return 0;
+    for (;;) {
+        int idle = 0, inside = 0;
+        for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next) {
+            uint64_t a = notify__load_acquire(&r->active);   /* P3 */
+            if (!notify__reader_done(r, a, target)) {
+                if (a & NOTIFY__R_DEPTH)
+                    inside = 1;
+                else
+                    idle = 1;
             }
-            notify__backoff(&n);
         }
+        if (!idle && !inside)
+            break;
+        now = notify__now_ns();   /* 0 if the clock failed: look once */
+        if (t0 == 0 && now != 0) {
+            t0 = now;
+        } else if (now == 0 || now - t0 >= NOTIFY__QUIET_NS) {
+            if (idle)
+                notify__gp_fence();
+            for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next)
+                if (!notify__gp_wait_reader(r, target, wait))
+                    return 0;
+            break;
+        }
+        notify__cpu_relax();
     }
     notify__gp.done = notify__load_relaxed(&notify__gp.started);
     return 1;
@@ -1245,24 +1400,29 @@ static void notify__try_reclaim(void)
     notify__tls.hooks = 0;
 }
 
-/* Entering with `a` != 0: a nested emission, flags set (DEFERRED, SYM), or
- * the thread's first emission (UNREG: claim a slot). */
+/* Entering with flags or depth in `a`: a nested emission, flags set
+ * (DEFERRED, SYM), or the thread's first emission (UNREG: claim a slot). */
 void notify__read_enter_slow(notify__thread *t, uint64_t a)
 {
     notify__reader *r = t->slot;
     uint64_t flags;
     if (a & NOTIFY__R_UNREG) {
         r = notify__thread_register(t);
-        a = 0;
+        flags = 0;
         /* Decided once per thread: `asymmetric` is final before any
          * thread registers (notify__init runs first) and never clears.
          * Marked whatever this file's configuration: another file may
          * have compiled its fast path expecting membarrier. */
         if (!notify__load_relaxed(&notify__g.asymmetric) && !NOTIFY__TSAN)
-            a = NOTIFY__R_SYM;   /* (TSan builds fence fully everywhere) */
-        /* release: a reused slot's last value came from its old owner's
-         * release (P3); this keeps the chain a GP acquires from unbroken */
-        notify__store_release(&r->active, a);
+            flags = NOTIFY__R_SYM;   /* (TSan builds fence fully everywhere) */
+        /* release (in read_begin): a reused slot's last value came from its
+         * old owner's release (P3); this keeps the chain a GP acquires from
+         * unbroken. P8: a GP may have read the slot OFFLINE a moment ago and
+         * be freeing what it unlinked; the fence makes this section see
+         * those unlinks, or that GP see this store. */
+        (void)notify__read_begin(r, flags);
+        notify__fence_seq_cst();
+        return;
     }
     if ((a & NOTIFY__R_DEPTH) != 0) {
         /* nested: the section is already open; only the depth changes */
@@ -1291,7 +1451,8 @@ void notify__read_exit_slow(notify__thread *t, uint64_t a)
         notify__store_relaxed(&r->active, a - 1u);   /* still inside */
         return;
     }
-    notify__read_end(r, a & NOTIFY__R_SYM);          /* SYM stays */
+    /* depth 1 -> 0; the epoch and SYM stay */
+    notify__read_end(r, (a - 1u) & ~NOTIFY__R_DEFERRED);
 #if NOTIFY_ASYMMETRIC_FENCE
     if (a & NOTIFY__R_SYM)
         notify__fence_seq_cst();       /* P7 without membarrier */
@@ -1304,10 +1465,16 @@ void notify__read_exit_slow(notify__thread *t, uint64_t a)
  * finish it. */
 void notify__thread_exit_slow(notify__thread *t, uint64_t a)
 {
-    if ((a & NOTIFY__R_DEFERRED) || notify__load_relaxed(&t->slot->wanted)) {
-        notify__store_relaxed(&t->slot->wanted, 0);
+    int w = 0;
+    if (notify__load_relaxed(&t->slot->wanted) != 0)
+        /* P9: a GP that reads `wanted` without its request is done with
+         * this thread: everything before this exchange happens before it,
+         * and (acquire) its epoch increment happens before what follows. */
+        w = notify__exchange_seq_cst(&t->slot->wanted, 0);
+    if (w & NOTIFY__WANT_WAKE)
+        notify__wake_gp(t->slot);
+    if ((a & NOTIFY__R_DEFERRED) || (w & NOTIFY__WANT_FINISH))
         notify__try_reclaim();
-    }
 }
 
 static void notify__thread_exit(void *arg)
@@ -1315,15 +1482,18 @@ static void notify__thread_exit(void *arg)
     notify__thread *t = (notify__thread *)arg;
     notify__reader *r = t->slot;
     uint64_t a;
-    int work;
+    int work, w;
     if (r == &notify__unregistered)
         return;
-    /* A thread that exits inside an emission no longer holds it. */
+    /* A thread that exits inside an emission no longer holds it. P8: the
+     * slot is done for every GP until a thread claims it again. */
     a = notify__load_relaxed(&r->active);
-    notify__store_release(&r->active, (uint64_t)0);
+    notify__store_release(&r->active, NOTIFY__R_OFFLINE);
     notify__full_barrier();   /* P7, as at an emission's end */
-    work = (a & NOTIFY__R_DEFERRED) || notify__load_relaxed(&r->wanted);
-    notify__store_relaxed(&r->wanted, 0);
+    w = notify__exchange_seq_cst(&r->wanted, 0);   /* P9 */
+    if (w & NOTIFY__WANT_WAKE)
+        notify__wake_gp(r);
+    work = (a & NOTIFY__R_DEFERRED) || (w & NOTIFY__WANT_FINISH);
     t->slot = &notify__unregistered;   /* a later emission claims a slot again */
     notify__store_release(&r->in_use, 0);
     if (work || notify__load_relaxed(&notify__gp.dirty) != NULL)
