@@ -7,9 +7,11 @@
  *   lives in the subscriber's own struct. Emission takes no lock, makes no
  *   system call and allocates nothing; it may run in any number of threads at
  *   once with subscribe, unsubscribe and other emissions on the same list.
- *   (One exception, paid only by an emission whose callbacks unsubscribed
- *   something: as it ends, it tries once, without waiting, to release what
- *   they removed: a trylock and one membarrier call.)
+ *   (Two exceptions, neither of which waits: an emission whose callbacks
+ *   unsubscribed something tries once, as it ends, to release what they
+ *   removed: a trylock and a few membarrier calls at most; and an emission
+ *   that an unsubscriber in another thread is blocked on wakes it as it
+ *   ends: one futex wake, as liburcu's readers do.)
  *
  * EXAMPLE
  *   #define NOTIFY_IMPLEMENTATION            // in exactly one .c file
@@ -80,13 +82,19 @@
  *
  *   Readers are emitting threads. Each owns a cache-line sized slot whose
  *   `active` word, written only by its thread, is the reader's whole state:
- *   the low 40 bits of the global epoch it saw when its outermost emission
- *   began, a few flags and its nesting depth (low 20 bits); outside
- *   emissions the depth is 0. So an emission's fast path is one load and one store of it
- *   on entry and on exit, as in liburcu. A grace period (GP) is run by a
- *   writer: it unlinks nodes, issues the writer fence, increments the epoch
- *   and waits until every slot has depth 0 or holds the new epoch. The
- *   pairings:
+ *   the low 40 bits of the global epoch it saw when its latest outermost
+ *   emission began (kept after it ends), a few flags and its nesting depth
+ *   (low 20 bits). So an emission's fast path is one load and one store of
+ *   it on entry and on exit, as in liburcu. A grace period (GP) is run by a
+ *   writer: it unlinks nodes, fences, increments the epoch and waits until
+ *   no slot can still be in a section that began before: every slot holds
+ *   the new epoch, is OFFLINE, or has depth 0 that can be trusted (P2).
+ *   Threads that keep emitting re-enter at the new epoch within
+ *   nanoseconds, so a GP first just looks, for up to 2 us; only if a
+ *   depth-0 word of another thread is left does it run the writer fence
+ *   (membarrier: an IPI to every CPU running the process, 17 us on a
+ *   virtual machine); readers still inside an older section wake it when
+ *   they leave (P9). The pairings:
  *   P1 publish    subscribe initialises a node, then store-releases the link
  *                 to it; emitters load-acquire links.
  *   P2 enter      reader: store active, reader fence, load links.  writer:
@@ -100,12 +108,21 @@
  *                 kernel offers it is known before any thread registers,
  *                 and each thread notes it once, at its first emission, as
  *                 a flag (SYM) in its `active` word: the fast path tests
- *                 nothing but that word, which it reads anyway.
- *   P3 exit       reader store-releases active (depth 0, only persistent
- *                 flags left); the GP load-acquires it, so everything the
- *                 callback did happens before the release hook.
- *   P4 epoch      the GP store-releases the new epoch after its writer fence;
- *                 a reader load-acquires it on entry, so a reader holding the
+ *                 nothing but that word, which it reads anyway. So a depth
+ *                 0 read before the writer fence proves nothing for a
+ *                 reader that relies on it: its next entry may have loaded
+ *                 links before its store shows. It does for SYM readers
+ *                 (the GP's seq_cst fence pairs with theirs) and for the
+ *                 GP's own thread.
+ *   P3 exit       reader store-releases active (depth 0, its epoch and
+ *                 persistent flags left); the GP load-acquires it, so
+ *                 everything the callback did happens before the release
+ *                 hook.
+ *   P3' re-entry  every store of `active` is a release: a GP that reads a
+ *                 word stored by a later entry is done with the earlier
+ *                 sections.
+ *   P4 epoch      the GP store-releases the new epoch after the unlinks; a
+ *                 reader load-acquires it on entry, so a reader holding the
  *                 new epoch sees every unlink made before that GP.
  *   P5 tickets    an unsubscriber, after unlinking, does an acq_rel RMW on
  *                 the GP counter; the GP it waits for starts with an RMW on
@@ -113,11 +130,29 @@
  *   P6 one-shot   emitters claim a one-shot with a CAS on its state word:
  *                 exactly one call.
  *   P7 hand-off   a GP that stops waiting on a reader (a non-blocking
- *                 caller) stores the reader's `wanted`, fences, and looks at
- *                 `active` again; the reader, leaving, stores `active`,
- *                 fences (the reader fence, as in P2), and loads `wanted`:
- *                 one of them sees the other, so the reader finishes the GP
- *                 as it leaves, or the GP sees it gone.
+ *                 caller) sets FINISH in the reader's `wanted`, runs the
+ *                 writer fence, and looks at `active` again; the reader,
+ *                 leaving, stores `active`, fences (the reader fence, as in
+ *                 P2), and loads `wanted`: one of them sees the other, so
+ *                 the reader finishes the GP as it leaves, or the GP sees
+ *                 it gone.
+ *   P8 offline    a slot is OFFLINE when it is made and when its thread
+ *                 exits (a store-release after its last section). A thread
+ *                 that claims it stores its first word and then runs a
+ *                 seq_cst fence before loading a link: with the GP's fence,
+ *                 the GP sees that store, or the section sees the unlinks.
+ *   P9 wake-up    a blocking GP that must wait for a reader inside an older
+ *                 section sets WAKE in its `wanted` (seq_cst RMW), looks
+ *                 again, and sleeps on `wanted` (a futex). The reader,
+ *                 leaving, exchanges `wanted` to 0 (seq_cst), wakes the GP
+ *                 and yields. A GP that finds its WAKE gone is done with
+ *                 that reader: the exchange follows the reader's exit, and
+ *                 read the GP's RMW, which follows the epoch increment, so
+ *                 the reader's later entries load the new epoch. The
+ *                 reader's load of `wanted` may miss the request (store
+ *                 buffering, no writer fence here); then it is seen at its
+ *                 next exit, or the GP's sleep times out (10 ms) and it
+ *                 runs the writer fence and trusts depth 0.
  *
  * CONFIGURATION (define before including; all are tested with #if)
  *   NOTIFY_IMPLEMENTATION     define in exactly one translation unit.
@@ -755,6 +790,8 @@ static notify__reader notify__unregistered = { NOTIFY__R_UNREG, 0, 1, NULL };
  * more). Longer than a scheduler tick, so that arming it rarely reprograms
  * the CPU's timer: on virtual machines that costs as much as the wait. */
 #define NOTIFY__WAKE_TIMEOUT_NS 10000000L
+/* How long a blocking GP keeps looking after asking a reader to wake it. */
+#define NOTIFY__ASK_NS 1000u
 NOTIFY__TLS notify__thread notify__tls = { &notify__unregistered, 0 };
 
 /* Writer-side state. The mutex serialises grace periods; readers never take
@@ -837,12 +874,15 @@ static uint64_t notify__now_ns(void)
 #if NOTIFY__FUTEX
 #define NOTIFY__FUTEX_WAIT_PRIVATE 128   /* FUTEX_WAIT | FUTEX_PRIVATE_FLAG */
 #define NOTIFY__FUTEX_WAKE_PRIVATE 129   /* FUTEX_WAKE | FUTEX_PRIVATE_FLAG */
-/* Sleep while *w == v, for at most `ns`; any outcome (woken, timed out,
- * interrupted, value changed) returns: the caller looks again. */
-static void notify__futex_wait(NOTIFY__ATOMIC(int) *w, int v, long ns)
+/* Sleep while *w == v, for at most `ns`; woken, timed out, interrupted or
+ * value changed, the caller looks again. -1 when the call itself is
+ * refused (a sandbox may filter it): the caller falls back to polling. */
+static int notify__futex_wait(NOTIFY__ATOMIC(int) *w, int v, long ns)
 {
     struct timespec ts = { 0, ns };
-    (void)syscall(__NR_futex, (void *)w, NOTIFY__FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0);
+    if (syscall(__NR_futex, (void *)w, NOTIFY__FUTEX_WAIT_PRIVATE, v, &ts, NULL, 0) == 0)
+        return 0;
+    return errno == EAGAIN || errno == EINTR || errno == ETIMEDOUT ? 0 : -1;
 }
 #endif
 
@@ -928,6 +968,7 @@ notify__reader *notify__thread_register(notify__thread *t)
         }
         /* P8: never had a thread; its first one fences after storing. */
         notify__store_relaxed(&r->active, NOTIFY__R_OFFLINE);
+        notify__store_relaxed(&r->wanted, 0);
         notify__store_relaxed(&r->in_use, 1);
         r->next = notify__load_relaxed(&notify__gp.readers);
         /* Push; pairs with the load-acquire of the registry in the GP. */
@@ -1109,12 +1150,30 @@ static void notify__collect(void)
  * proper (membarrier) comes later, in gp_poll, only if a reader needs it. */
 static void notify__gp_start(void)
 {
+    const uint64_t mask = ((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u;
+    uint64_t next;
+    int alias = 0;
+    notify__reader *r;
     notify__fetch_add_acq_rel(&notify__gp.started, (uint64_t)1); /* P5 */
     notify__collect();
     notify__full_barrier();                                        /* P2, P8 */
+    /* A slot idle since 2^40 GPs ago holds the new epoch's low 40 bits: no
+     * reader can hold the new epoch yet (it moves only here, under mu), so
+     * such a word is an alias, and for this GP the epoch proves nothing on
+     * an idle word; the writer fence makes depth 0 the proof instead. */
+    next = notify__load_relaxed(&notify__g.epoch) + 1u;
+    for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next) {
+        uint64_t a = notify__load_relaxed(&r->active);
+        if (!(a & NOTIFY__R_OFFLINE) && (a >> NOTIFY__R_EPOCH_SHIFT) == (next & mask))
+            alias = 1;
+    }
     /* P4: store-release of the new epoch, after the unlinks. */
     notify__gp.target = notify__fetch_add_acq_rel(&notify__g.epoch, (uint64_t)1) + 1;
     notify__gp.fenced = 0;
+    if (alias) {
+        notify__writer_fence();
+        notify__gp.fenced = 1;
+    }
 }
 
 /* Whether the reader in slot r, whose word is `a`, no longer holds up the
@@ -1128,10 +1187,11 @@ static void notify__gp_start(void)
  * nothing: its next entry may have loaded links before its store shows.
  * While a GP is in flight the epoch does not move (it moves only in
  * gp_start, under mu), so a reader inside holds `target` or an older epoch:
- * equality is the test. `active` keeps the epoch's low 40 bits, so a reader
- * that loaded the epoch and then stalled, before its store, across exactly
- * a multiple of 2^40 GPs would be taken for a new one: 12 days of a million
- * GPs a second, to the GP. */
+ * equality is the test. `active` keeps the epoch's low 40 bits. An idle
+ * word that matches them from 2^40 GPs ago is caught by gp_start; what is
+ * left is a reader that loaded the epoch and then stalled, before its
+ * store, across exactly a multiple of 2^40 GPs: it would be taken for a new
+ * one (12 days of a million GPs a second, to the GP). */
 static int notify__reader_done(const notify__reader *r, uint64_t a, uint64_t target)
 {
     if (a & NOTIFY__R_OFFLINE)
@@ -1159,6 +1219,9 @@ static int notify__gp_wait_reader(notify__reader *r, uint64_t target, int wait)
 {
     unsigned n = 0;
     int asked = 0;
+#if NOTIFY__FUTEX
+    uint64_t t_ask = 0;
+#endif
     for (;;) {
         /* P3: pairs with the reader's store-release of `active`. */
         uint64_t a = notify__load_acquire(&r->active);
@@ -1185,21 +1248,34 @@ static int notify__gp_wait_reader(notify__reader *r, uint64_t target, int wait)
         }
 #if NOTIFY__FUTEX
         if (!asked) {
-            /* P9: ask it to wake us as it leaves, then look once more. */
+            /* P9: ask it to wake us as it leaves. A reader leaving at this
+             * very moment may miss the request (store buffering): we look
+             * for a moment before sleeping, so that we see such an exit
+             * (depth 0, then the fence above) instead of sleeping through
+             * it until the timeout. */
             NOTIFY__STD atomic_fetch_or_explicit(&r->wanted, NOTIFY__WANT_WAKE,
                                                  NOTIFY__MO(seq_cst));
             asked = 1;
+            t_ask = notify__now_ns();
             continue;
+        }
+        if (t_ask != 0) {
+            uint64_t now = notify__now_ns();
+            if (now != 0 && now - t_ask < NOTIFY__ASK_NS) {
+                notify__cpu_relax();
+                continue;
+            }
+            t_ask = 0;
         }
         {
             int w = notify__load_relaxed(&r->wanted);
-            if (w & NOTIFY__WANT_WAKE)
-                notify__futex_wait(&r->wanted, w, NOTIFY__WAKE_TIMEOUT_NS);
+            if (!(w & NOTIFY__WANT_WAKE))
+                continue;   /* taken: the next look sees it */
+            if (notify__futex_wait(&r->wanted, w, NOTIFY__WAKE_TIMEOUT_NS) == 0)
+                continue;
         }
-        (void)n;
-#else
-        notify__backoff(&n);
 #endif
+        notify__backoff(&n);   /* no futex, or it was refused: poll */
     }
     if (asked)   /* if still there, so that its exit does not wake for nothing */
         NOTIFY__STD atomic_fetch_and_explicit(&r->wanted, ~NOTIFY__WANT_WAKE,
@@ -1210,33 +1286,41 @@ static int notify__gp_wait_reader(notify__reader *r, uint64_t target, int wait)
 /* Under mu, GP in flight: has every reader left or re-entered? First a
  * short look, all readers at once, without the writer fence: threads that
  * keep emitting re-enter at the new epoch within it, so on a busy system a
- * GP usually completes with no system call. Then, if a depth-0 word was
- * seen without the writer fence, one writer fence; then wait on the
- * readers still inside older sections. With `wait` it blocks until done;
- * otherwise it returns 0 where it would block (see gp_wait_reader). */
+ * GP usually completes with no system call. A depth-0 word of another
+ * thread calls for the writer fence: at once if its epoch is older than the
+ * previous GP's (a thread that has not emitted for a while, which the look
+ * would not change), else when the look ends. Then it waits on the readers
+ * still inside older sections. With `wait` it blocks until done; otherwise
+ * it returns 0 where it would block (see gp_wait_reader). */
 static int notify__gp_poll(int wait)
 {
-    uint64_t target = notify__gp.target, t0 = 0, now;
+    const uint64_t mask = ((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u;
+    uint64_t target = notify__gp.target, prev = (target - 1u) & mask, t0 = 0, now;
     notify__reader *r;
     for (;;) {
-        int idle = 0, inside = 0;
+        int idle = 0, stale = 0, inside = 0, over;
         for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next) {
             uint64_t a = notify__load_acquire(&r->active);   /* P3 */
-            if (!notify__reader_done(r, a, target)) {
-                if (a & NOTIFY__R_DEPTH)
-                    inside = 1;
-                else
-                    idle = 1;
+            if (notify__reader_done(r, a, target))
+                continue;
+            if (a & NOTIFY__R_DEPTH) {
+                inside = 1;
+            } else {
+                idle = 1;
+                stale |= (a >> NOTIFY__R_EPOCH_SHIFT) != prev;
             }
         }
         if (!idle && !inside)
             break;
         now = notify__now_ns();   /* 0 if the clock failed: look once */
-        if (t0 == 0 && now != 0) {
+        if (t0 == 0 && now != 0)
             t0 = now;
-        } else if (now == 0 || now - t0 >= NOTIFY__QUIET_NS) {
-            if (idle)
-                notify__gp_fence();
+        over = now == 0 || now - t0 >= NOTIFY__QUIET_NS;
+        if (idle && (stale || over)) {
+            notify__gp_fence();   /* depth 0 is trusted from here on */
+            continue;
+        }
+        if (over) {
             for (r = notify__load_acquire(&notify__gp.readers); r != NULL; r = r->next)
                 if (!notify__gp_wait_reader(r, target, wait))
                     return 0;
@@ -1405,7 +1489,7 @@ void notify__read_enter_slow(notify__thread *t, uint64_t a)
         /* nested: the section is already open; only the depth changes */
         if ((a & NOTIFY__R_DEPTH) == NOTIFY__R_DEPTH)
             notify__assert_fail("emissions nested too deep", __FILE__, __LINE__);
-        notify__store_relaxed(&r->active, a + 1u);
+        notify__store_release(&r->active, a + 1u);   /* P3' */
         return;
     }
     flags = a & (NOTIFY__R_SYM | NOTIFY__R_DEFERRED);
@@ -1425,7 +1509,7 @@ void notify__read_exit_slow(notify__thread *t, uint64_t a)
         return;
     }
     if ((a & NOTIFY__R_DEPTH) > 1u) {
-        notify__store_relaxed(&r->active, a - 1u);   /* still inside */
+        notify__store_release(&r->active, a - 1u);   /* still inside; P3' */
         return;
     }
     /* depth 1 -> 0; the epoch and SYM stay */
@@ -1494,7 +1578,7 @@ static void notify__note_deferred(void)
     if ((a & NOTIFY__R_DEPTH) == 0)   /* in hooks, outside any emission */
         notify__store_release(&notify__gp.again, 1);
     else
-        notify__store_relaxed(&r->active, a | NOTIFY__R_DEFERRED);
+        notify__store_release(&r->active, a | NOTIFY__R_DEFERRED);   /* P3' */
 }
 
 /* Emitters call this for a node reached through a CHECK-tagged pointer:

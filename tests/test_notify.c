@@ -891,6 +891,106 @@ static void test_clear_async_and_idle(void **state)
     assert_true(notify_list_idle(&l));
 }
 
+/* ---- grace-period internals: the cases a race would rarely show ---- */
+
+/* A reader inside a section when a blocking GP asks it to wake the GP
+ * (P9), that then leaves without seeing the request (as store buffering
+ * allows) and emits no more: the GP must still complete, after its sleep
+ * times out, and leave no request behind. */
+static NOTIFY__ATOMIC(int) miss_go, miss_quit;
+static notify__reader *miss_slot;
+
+static void *missing_reader(void *arg)
+{
+    notify__section sec;
+    uint64_t a;
+    (void)arg;
+    sec = notify__read_enter();   /* the first emission claims a slot */
+    notify__read_exit(sec);
+    sec = notify__read_enter();
+    miss_slot = sec.r;
+    notify__store_release(&miss_go, 1);
+    while (!(notify__load_acquire(&sec.r->wanted) & NOTIFY__WANT_WAKE))
+        ;                                   /* the GP asked */
+    {
+        struct timespec ts = { 0, 2 * 1000 * 1000 };
+        nanosleep(&ts, NULL);               /* it sleeps on the request now */
+    }
+    /* leave as the fast path does, but without looking at `wanted` */
+    a = notify__load_relaxed(&sec.r->active);
+    notify__read_end(sec.r, (a - 1u) & ~NOTIFY__R_DEFERRED);
+    while (!notify__load_acquire(&miss_quit)) {
+        struct timespec ts = { 0, 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_gp_survives_a_missed_wake_request(void **state)
+{
+    pthread_t th;
+    (void)state;
+    notify__store_relaxed(&miss_go, 0);
+    notify__store_relaxed(&miss_quit, 0);
+    pthread_create(&th, NULL, missing_reader, NULL);
+    while (!notify__load_acquire(&miss_go))
+        ;
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(notify__load_acquire(&miss_slot->wanted) & NOTIFY__WANT_WAKE, 0);
+    assert_int_equal(notify__load_relaxed(&miss_slot->active) & NOTIFY__R_DEPTH, 0);
+    notify__store_release(&miss_quit, 1);
+    pthread_join(th, NULL);
+}
+
+/* An idle reader keeps the epoch of its last section. After 2^40 GPs that
+ * word matches a new GP's epoch on the 40 bits kept, which must not pass
+ * for proof that the reader re-entered: the GP fences instead. Skipping
+ * 2^40 - 1 GPs is done by moving the epoch (only equality matters). */
+static NOTIFY__ATOMIC(int) idle_ready, idle_quit;
+static notify__reader *idle_slot;
+
+static void *idle_reader(void *arg)
+{
+    notify_emit((notify_list *)arg, NULL);
+    idle_slot = notify__tls.slot;
+    notify__store_release(&idle_ready, 1);
+    while (!notify__load_acquire(&idle_quit)) {
+        struct timespec ts = { 0, 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void test_idle_epoch_alias_is_not_proof(void **state)
+{
+    const uint64_t low40 = ((uint64_t)1 << 40) - 1u;
+    notify_list l = NOTIFY_LIST_INIT;
+    rec a;
+    pthread_t th;
+    uint64_t e0;
+    (void)state;
+    rec_init(&a, 1, 0);
+    notify_subscribe(&l, &a.sub);
+    notify__store_relaxed(&idle_ready, 0);
+    notify__store_relaxed(&idle_quit, 0);
+    pthread_create(&th, NULL, idle_reader, &l);
+    while (!notify__load_acquire(&idle_ready))
+        ;
+    assert_int_equal(notify_synchronize(), 0);   /* settle: no GP in flight */
+    /* the epoch the idle reader last entered with, kept in its word */
+    e0 = notify__load_acquire(&idle_slot->active) >> NOTIFY__R_EPOCH_SHIFT;
+    assert_int_equal(notify__load_relaxed(&idle_slot->active) & NOTIFY__R_DEPTH, 0);
+    /* as if 2^40 - 1 GPs had run since: the next one's target aliases e0 */
+    NOTIFY__STD atomic_store(&notify__g.epoch, e0 + low40);
+    assert_int_equal(notify_synchronize(), 0);
+    assert_int_equal(notify__gp.target & low40, e0 & low40);
+    assert_int_equal(notify__gp.fenced, 1);   /* the alias was not taken as proof */
+    notify__store_release(&idle_quit, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(a.releases, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest order[] = {
@@ -935,6 +1035,8 @@ int main(void)
         cmocka_unit_test_setup(test_synchronize_waits_for_hooks, setup),
         cmocka_unit_test_setup(test_clear_returns_after_hooks, setup),
         cmocka_unit_test_setup(test_defer_runs_after_grace_period, setup),
+        cmocka_unit_test_setup(test_gp_survives_a_missed_wake_request, setup),
+        cmocka_unit_test_setup(test_idle_epoch_alias_is_not_proof, setup),
     };
     int fails = 0;
     fails += cmocka_run_group_tests_name("order", order, NULL, NULL);

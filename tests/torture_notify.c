@@ -24,6 +24,12 @@ static void torture_point(void);
 #  include <sys/syscall.h>
 #  undef __NR_membarrier
 #endif
+#if defined(TORTURE_NO_FUTEX) && defined(__linux__)
+/* As on systems without futexes: a grace period waiting for a reader polls
+ * with short sleeps instead of being woken by it. */
+#  include <sys/syscall.h>
+#  undef __NR_futex
+#endif
 #define NOTIFY_IMPLEMENTATION
 #include "notify.h"
 
