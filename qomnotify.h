@@ -159,11 +159,12 @@
  *                 P2), and loads `wanted`: one of them sees the other, so
  *                 the reader finishes the GP as it leaves, or the GP sees
  *                 it gone.
- *   P8 offline    a slot is OFFLINE when it is made and when its thread
- *                 exits (a store-release after its last section). A thread
- *                 that claims it stores its first word and then runs a
- *                 seq_cst fence before loading a link: with the GP's fence,
- *                 the GP sees that store, or the section sees the unlinks.
+ *   P8 offline    a slot is OFFLINE when it is made, when its thread exits
+ *                 and after notify_thread_offline (a store-release after
+ *                 the thread's last section). A thread that claims it, or
+ *                 comes back, stores its first word and then runs a seq_cst
+ *                 fence before loading a link: with the GP's fence, the GP
+ *                 sees that store, or the section sees the unlinks.
  *   P9 wake-up    a blocking GP that must wait for a reader inside an older
  *                 section sets WAKE in its `wanted` (seq_cst RMW), looks
  *                 again, and sleeps on `wanted` (a futex). The reader,
@@ -396,6 +397,14 @@ int notify_list_clear(notify_list *list);
  * finished and every deferred release pending at the call has run.
  * -EDEADLK inside an emission, else 0. */
 int notify_synchronize(void);
+/* Optional: say that the calling thread will not emit for a while (call it
+ * before it blocks in poll(), say). A thread that has emitted and then
+ * sleeps cannot be told from one about to emit without a membarrier call
+ * in every unsubscribe of other threads; after this, they skip it. The
+ * thread's next emission undoes it and pays one full fence. 0 (also for a
+ * thread that never emitted), or -EBUSY inside an emission or a release
+ * hook. */
+int notify_thread_offline(void);
 /* Unsubscribe without ever waiting, in any context (for callers that hold
  * locks an emitter may need): emitters skip the node at once, and its
  * release hook runs later, as for an unsubscribe inside an emission.
@@ -1485,7 +1494,8 @@ static void notify__try_reclaim(void)
 }
 
 /* Entering with flags or depth in `a`: a nested emission, flags set
- * (DEFERRED, SYM), or the thread's first emission (UNREG: claim a slot). */
+ * (DEFERRED, SYM, OFFLINE), or the thread's first emission (UNREG: claim a
+ * slot). */
 void notify__read_enter_slow(notify__thread *t, uint64_t a)
 {
     notify__reader *r = t->slot;
@@ -1516,10 +1526,12 @@ void notify__read_enter_slow(notify__thread *t, uint64_t a)
         return;
     }
     flags = a & (NOTIFY__R_SYM | NOTIFY__R_DEFERRED);
-    (void)notify__read_begin(r, flags);
+    (void)notify__read_begin(r, flags);   /* OFFLINE, if set, is gone */
 #if NOTIFY_ASYMMETRIC_FENCE   /* else read_begin's fence here is full already */
     if (flags & NOTIFY__R_SYM)
         notify__fence_seq_cst();   /* P2 without membarrier */
+    else if (a & NOTIFY__R_OFFLINE)
+        notify__fence_seq_cst();   /* P8: back from notify_thread_offline */
 #endif
 }
 
@@ -1884,6 +1896,22 @@ void notify_defer(notify_sub *node, notify_release_fn fn)
 void notify_reclaim(void)
 {
     notify__try_reclaim();
+}
+
+int notify_thread_offline(void)
+{
+    notify__reader *r = notify__tls.slot;
+    uint64_t a;
+    if (notify__cannot_wait())
+        return -EBUSY;
+    if (r == &notify__unregistered)
+        return 0;
+    a = notify__load_relaxed(&r->active);
+    /* P8: a release after the thread's last section; its next entry sees
+     * OFFLINE in its own word, takes the slow path and fences. */
+    notify__store_release(&r->active, (a & ~(NOTIFY__R_DEPTH | NOTIFY__R_DEFERRED)) |
+                                      NOTIFY__R_OFFLINE);
+    return 0;
 }
 
 int notify_synchronize(void)

@@ -737,22 +737,27 @@ static void *urcu_emitter(void *arg)
     return NULL;
 }
 
-/* A thread that emits once and then sleeps until the run ends. */
+/* A thread that emits once and then sleeps until the run ends; with a
+ * non-NULL arg it says so first (notify_thread_offline). */
 static void *idle_emitter(void *arg)
 {
     long c = 0;
-    (void)arg;
     notify_emit(&tlist, &c);
+    if (arg != NULL)
+        notify_thread_offline();
     while (!NOTIFY__STD atomic_load(&tstop))
         sleep_ns(1000000);
     return NULL;
 }
 
-/* liburcu's counterpart: registered, outside any read section, asleep. */
+/* liburcu's counterpart: registered, outside any read section, asleep;
+ * with a non-NULL arg it calls urcu_memb_thread_offline first (a no-op in
+ * this flavour). */
 static void *urcu_idle(void *arg)
 {
-    (void)arg;
     urcu_memb_register_thread();
+    if (arg != NULL)
+        urcu_memb_thread_offline();
     while (!NOTIFY__STD atomic_load(&tstop))
         sleep_ns(1000000);
     urcu_memb_unregister_thread();
@@ -860,19 +865,23 @@ static void thread_tables(int quick)
         enum { N = 2000 };
         static double lat[N], ulat[N];
         int nlat = quick ? 400 : N, ei;
-        const struct { int emitters, idler; const char *what; } cfg[3] = {
-            { 1, 0, "1" }, { 1, 1, "1, and 1 idle thread" }, { ncpu, 0, "" } };
+        const struct { int emitters, idler; const char *what; } cfg[4] = {
+            { 1, 0, "1" }, { 1, 1, "1, and 1 idle thread" },
+            { 1, 2, "1, and 1 idle thread that called notify_thread_offline" },
+            { ncpu, 0, "" } };
         printf("## Unsubscribe latency while emitters run (%d samples each)\n\n", nlat);
         printf("Each sample: subscribe, 100 us later time notify_unsubscribe (it returns when "
                "no emitter can still be calling the node). liburcu: cds_list_del_rcu + "
                "urcu_memb_synchronize_rcu with its readers looping likewise. The idle thread "
                "emitted once (liburcu: registered) and sleeps: a grace period cannot tell it "
                "from a thread about to emit without membarrier, which costs %.1f us here "
-               "(median of 200 calls made 100 us after a sleep, with one emitter running). "
-               "No target is set for that row.\n\n", membarrier_cost_us());
+               "(median of 200 calls made 100 us after a sleep, with one emitter running), "
+               "unless the thread said it would not emit for a while (notify_thread_offline). "
+               "No target is set for those rows. liburcu's urcu_memb_thread_offline, called "
+               "likewise, does nothing in this flavour.\n\n", membarrier_cost_us());
         printf("| emitters | qomnotify median | p99 | urcu-memb median | p99 | target |\n"
                "| --- | ---: | ---: | ---: | ---: | --- |\n");
-        for (ei = 0; ei < 3; ei++) {
+        for (ei = 0; ei < 4; ei++) {
             pthread_t th[64], idler;
             static emitter_stat st[64];
             notify_sub s;
@@ -884,7 +893,7 @@ static void thread_tables(int quick)
             for (k = 0; k < ne; k++)
                 pthread_create(&th[k], NULL, emitter, &st[k]);
             if (cfg[ei].idler)
-                pthread_create(&idler, NULL, idle_emitter, NULL);
+                pthread_create(&idler, NULL, idle_emitter, cfg[ei].idler == 2 ? &tstop : NULL);
             notify_sub_init(&s, q_cb, 0);
             for (r = 0; r < nlat; r++) {
                 double t0, t1;
@@ -905,7 +914,7 @@ static void thread_tables(int quick)
             for (k = 0; k < ne; k++)
                 pthread_create(&th[k], NULL, urcu_emitter, NULL);
             if (cfg[ei].idler)
-                pthread_create(&idler, NULL, urcu_idle, NULL);
+                pthread_create(&idler, NULL, urcu_idle, cfg[ei].idler == 2 ? &tstop : NULL);
             for (r = 0; r < nlat; r++) {
                 static urcu_node extra;
                 double t0, t1;

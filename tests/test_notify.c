@@ -891,6 +891,68 @@ static void test_clear_async_and_idle(void **state)
     assert_true(notify_list_idle(&l));
 }
 
+/* notify_thread_offline: a thread that emitted and then sleeps costs other
+ * threads' unsubscribes no writer fence once it says so, and its next
+ * emission works as before. */
+static NOTIFY__ATOMIC(int) off_step;   /* 1 offline, 2 emit again, 3 done */
+static int off_in_cb, off_out;          /* what notify_thread_offline said */
+static notify_list off_list = NOTIFY_LIST_INIT;
+
+static int offline_in_callback(rec *self, void *event)
+{
+    (void)self; (void)event;
+    off_in_cb = notify_thread_offline();
+    return 0;
+}
+
+static void *offline_emitter(void *arg)
+{
+    (void)arg;
+    notify_emit(&off_list, NULL);
+    off_out = notify_thread_offline();
+    notify__store_release(&off_step, 1);
+    while (notify__load_acquire(&off_step) != 2) {
+        struct timespec ts = { 0, 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    notify_emit(&off_list, NULL);   /* back online */
+    notify__store_release(&off_step, 3);
+    return NULL;
+}
+
+static void test_thread_offline(void **state)
+{
+    rec a, b;
+    pthread_t th;
+    (void)state;
+    assert_int_equal(notify_thread_offline(), 0);   /* harmless here too */
+    assert_int_equal(notify_synchronize(), 0);
+    rec_init(&a, 1, 0);
+    a.action = offline_in_callback;
+    rec_init(&b, 2, 0);
+    notify_subscribe(&off_list, &a.sub);
+    notify_subscribe(&off_list, &b.sub);
+    notify__store_relaxed(&off_step, 0);
+    pthread_create(&th, NULL, offline_emitter, NULL);
+    while (notify__load_acquire(&off_step) != 1)
+        ;
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(off_in_cb, -EBUSY);
+    assert_int_equal(off_out, 0);
+    /* the sleeping thread is skipped: no writer fence on its account */
+    assert_int_equal(notify_unsubscribe(&b.sub), 0);
+    assert_int_equal(b.releases, 1);
+    assert_int_equal(notify__gp.fenced, 0);
+    notify__store_release(&off_step, 2);
+    while (notify__load_acquire(&off_step) != 3)
+        ;
+    assert_int_equal(a.calls, 2);   /* its next emission went through */
+    assert_int_equal(b.calls, 1);   /* and did not reach the released node */
+    pthread_join(th, NULL);
+    assert_int_equal(notify_unsubscribe(&a.sub), 0);
+    assert_int_equal(a.releases, 1);
+}
+
 /* ---- grace-period internals: the cases a race would rarely show ---- */
 
 /* A reader inside a section when a blocking GP asks it to wake the GP
@@ -1035,6 +1097,7 @@ int main(void)
         cmocka_unit_test_setup(test_synchronize_waits_for_hooks, setup),
         cmocka_unit_test_setup(test_clear_returns_after_hooks, setup),
         cmocka_unit_test_setup(test_defer_runs_after_grace_period, setup),
+        cmocka_unit_test_setup(test_thread_offline, setup),
         cmocka_unit_test_setup(test_gp_survives_a_missed_wake_request, setup),
         cmocka_unit_test_setup(test_idle_epoch_alias_is_not_proof, setup),
     };

@@ -186,7 +186,10 @@ static void *emitter(void *arg)
     while (!NOTIFY__STD atomic_load_explicit(&stop, NOTIFY__MO(relaxed))) {
         if (notify_emit(&main_list, NULL) != 0)
             fail("emit returned non-zero");
-        n++;
+        /* now and then, say it will not emit for a while (P8): grace
+         * periods skip it until its next emission, which fences */
+        if ((++n & 255) == 0 && notify_thread_offline() != 0)
+            fail("notify_thread_offline outside an emission failed");
     }
     NOTIFY__STD atomic_fetch_add(&emits, n);
     return NULL;
