@@ -470,6 +470,7 @@ typedef struct notify__reader {
 #define NOTIFY__R_OFFLINE  ((uint64_t)0x00800000)  /* no thread: it exited, or never came */
 #define NOTIFY__R_LOW      ((uint64_t)0x00ffffff)  /* flags and depth: 0 = fast path */
 #define NOTIFY__R_EPOCH_SHIFT 24                   /* the epoch's low 40 bits */
+#define NOTIFY__R_EPOCH_MASK  ((((uint64_t)1) << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u)
 /* `wanted`: set by a GP, taken by the reader (an exchange) as it leaves. */
 #define NOTIFY__WANT_FINISH 1   /* a non-blocking GP gave up: finish it */
 #define NOTIFY__WANT_WAKE   2   /* a blocking GP sleeps on `wanted`: wake it */
@@ -1159,7 +1160,7 @@ static void notify__collect(void)
  * proper (membarrier) comes later, in gp_poll, only if a reader needs it. */
 static void notify__gp_start(void)
 {
-    const uint64_t mask = ((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u;
+    const uint64_t mask = NOTIFY__R_EPOCH_MASK;
     uint64_t next;
     int alias = 0;
     notify__reader *r;
@@ -1206,7 +1207,7 @@ static int notify__reader_done(const notify__reader *r, uint64_t a, uint64_t tar
     if (a & NOTIFY__R_OFFLINE)
         return 1;
     if ((a >> NOTIFY__R_EPOCH_SHIFT) ==
-        (target & (((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u)))
+        (target & NOTIFY__R_EPOCH_MASK))
         return 1;
     if ((a & NOTIFY__R_DEPTH) != 0)
         return 0;
@@ -1303,7 +1304,7 @@ static int notify__gp_wait_reader(notify__reader *r, uint64_t target, int wait)
  * it returns 0 where it would block (see gp_wait_reader). */
 static int notify__gp_poll(int wait)
 {
-    const uint64_t mask = ((uint64_t)1 << (64 - NOTIFY__R_EPOCH_SHIFT)) - 1u;
+    const uint64_t mask = NOTIFY__R_EPOCH_MASK;
     uint64_t target = notify__gp.target, prev = (target - 1u) & mask, t0 = 0, now;
     notify__reader *r;
     for (;;) {
