@@ -1889,6 +1889,10 @@ int notify_thread_offline(void)
      * OFFLINE in its own word, takes the slow path and fences. */
     notify__store_release(&r->active, (a & ~(NOTIFY__R_DEPTH | NOTIFY__R_DEFERRED)) |
                                       NOTIFY__R_OFFLINE);
+    /* A request this thread's last exit missed (P7, P9) would otherwise
+     * wait for an emission that may not come: take it now, as at exit. */
+    notify__full_barrier();
+    notify__thread_exit_slow(&notify__tls, 0);
     return 0;
 }
 

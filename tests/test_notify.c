@@ -942,7 +942,9 @@ static void test_thread_offline(void **state)
     /* the sleeping thread is skipped: no writer fence on its account */
     assert_int_equal(notify_unsubscribe(&b.sub), 0);
     assert_int_equal(b.releases, 1);
-    assert_int_equal(notify__gp.fenced, 0);
+    /* (with symmetric fences depth 0 is trusted anyway: nothing to show) */
+    if (notify__load_relaxed(&notify__g.asymmetric))
+        assert_int_equal(notify__gp.fenced, 0);
     notify__store_release(&off_step, 2);
     while (notify__load_acquire(&off_step) != 3)
         ;
@@ -992,6 +994,9 @@ static void test_gp_survives_a_missed_wake_request(void **state)
 {
     pthread_t th;
     (void)state;
+#if !NOTIFY__FUTEX
+    skip();   /* without futexes a GP polls and never asks to be woken */
+#endif
     notify__store_relaxed(&miss_go, 0);
     notify__store_relaxed(&miss_quit, 0);
     pthread_create(&th, NULL, missing_reader, NULL);
