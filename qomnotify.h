@@ -1178,6 +1178,13 @@ static void notify__collect(void)
     }
 }
 
+/* Under mu: run the writer fence for the GP in flight (P2, P7). */
+static void notify__gp_fence(void)
+{
+    notify__writer_fence();
+    notify__gp.fenced = 1;
+}
+
 /* Under mu, no GP in flight: start one. The full fence is the writer
  * half of P2 for readers that fence themselves and of P8; the writer fence
  * proper (membarrier) comes later, in gp_poll, only if a reader needs it. */
@@ -1203,10 +1210,8 @@ static void notify__gp_start(void)
     /* P4: store-release of the new epoch, after the unlinks. */
     notify__gp.target = notify__fetch_add_acq_rel(&notify__g.epoch, (uint64_t)1) + 1;
     notify__gp.fenced = 0;
-    if (alias) {
-        notify__writer_fence();
-        notify__gp.fenced = 1;
-    }
+    if (alias)
+        notify__gp_fence();
 }
 
 /* Whether the reader in slot r, whose word is `a`, no longer holds up the
@@ -1236,13 +1241,6 @@ static int notify__reader_done(const notify__reader *r, uint64_t a, uint64_t tar
         return 0;
     return notify__gp.fenced || NOTIFY__TSAN || (a & NOTIFY__R_SYM) != 0 ||
            r == notify__tls.slot;
-}
-
-/* Under mu: run the writer fence for the GP in flight (P2, P7). */
-static void notify__gp_fence(void)
-{
-    notify__writer_fence();
-    notify__gp.fenced = 1;
 }
 
 /* Under mu, GP in flight: wait until reader r no longer holds it up. With
